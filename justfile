@@ -1,0 +1,27 @@
+# mcp-auth tasks. Every recipe has a twin that needs only cargo (see README).
+
+# List the recipes.
+default:
+    @just --list
+
+# Format every crate.
+fmt:
+    cargo fmt --all
+
+# Format check and clippy with warnings as errors (cargo twin: `cargo lint`).
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Run every test (cargo twin: `cargo t`, or `bash .ci/run` for the full CI).
+test:
+    cargo nextest run --workspace --locked
+    cargo test --workspace --doc --locked
+
+# What CI runs: installs what is missing, then lint and test.
+ci:
+    bash .ci/run
+
+# Micro-benchmarks of the crypto hot paths (JWT sign and verify per algorithm).
+bench-core:
+    cargo bench -p mcp-auth-core --bench jwt
