@@ -12,7 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_auth_core::ResourceUri;
-use mcp_auth_core::jwt::{AccessTokenClaims, AccessTokenVerifier, SigningAlgorithm, SigningKey, jwks};
+use mcp_auth_core::jwt::{
+    AccessTokenClaims, AccessTokenVerifier, SigningAlgorithm, SigningKey, jwks,
+};
 use mcp_auth_core::metadata::Extra;
 use mcp_auth_core::pkce::CodeVerifier;
 use mcp_auth_core::scope::ScopeSet;
@@ -41,8 +43,12 @@ fn bench_jwt(c: &mut Criterion) {
     let resource = ResourceUri::parse("http://localhost:8001/mcp").expect("valid resource");
     for alg in SigningAlgorithm::ALL {
         let key = SigningKey::generate(alg, "k1").expect("key generation");
-        let verifier =
-            AccessTokenVerifier::new("http://localhost:9000", resource.clone(), &[alg], &jwks([&key]));
+        let verifier = AccessTokenVerifier::new(
+            "http://localhost:9000",
+            resource.clone(),
+            &[alg],
+            &jwks([&key]),
+        );
         let token = key.sign_access_token(&claims()).expect("sign");
 
         c.bench_function(&format!("sign/{alg}/cached-key"), |b| {
@@ -55,7 +61,11 @@ fn bench_jwt(c: &mut Criterion) {
         let (signing_input, signature) = token.rsplit_once('.').expect("three parts");
         let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
         let jwk = serde_json::to_value(key.public_jwk()).expect("jwk");
-        let field = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().expect("field")).expect("b64");
+        let field = |name: &str| {
+            URL_SAFE_NO_PAD
+                .decode(jwk[name].as_str().expect("field"))
+                .expect("b64")
+        };
         c.bench_function(&format!("verify-raw-signature/{alg}"), |b| match alg {
             SigningAlgorithm::ES256 => {
                 let point = [vec![4u8], field("x"), field("y")].concat();
@@ -67,9 +77,16 @@ fn bench_jwt(c: &mut Criterion) {
                 b.iter(|| key.verify(black_box(signing_input.as_bytes()), &signature))
             }
             SigningAlgorithm::RS256 => {
-                let key = RsaPublicKeyComponents { n: field("n"), e: field("e") };
+                let key = RsaPublicKeyComponents {
+                    n: field("n"),
+                    e: field("e"),
+                };
                 b.iter(|| {
-                    key.verify(&RSA_PKCS1_2048_8192_SHA256, black_box(signing_input.as_bytes()), &signature)
+                    key.verify(
+                        &RSA_PKCS1_2048_8192_SHA256,
+                        black_box(signing_input.as_bytes()),
+                        &signature,
+                    )
                 })
             }
         });
@@ -98,9 +115,13 @@ fn bench_jwt(c: &mut Criterion) {
 
     let verifier = CodeVerifier::generate();
     let challenge = verifier.challenge();
-    c.bench_function("pkce/s256-verify", |b| b.iter(|| challenge.verify(black_box(&verifier))));
+    c.bench_function("pkce/s256-verify", |b| {
+        b.iter(|| challenge.verify(black_box(&verifier)))
+    });
     let refresh = RefreshToken::generate();
-    c.bench_function("secret/sha256-digest", |b| b.iter(|| black_box(&refresh).digest()));
+    c.bench_function("secret/sha256-digest", |b| {
+        b.iter(|| black_box(&refresh).digest())
+    });
 }
 
 criterion_group! {
