@@ -437,6 +437,15 @@ impl AccessTokenVerifier {
         &self.audience
     }
 
+    /// Verifies `token` at the time `clock` gives.
+    pub fn verify_now(
+        &self,
+        token: &str,
+        clock: &dyn crate::clock::Clock,
+    ) -> Result<AccessTokenClaims, JwtError> {
+        self.verify(token, clock.now())
+    }
+
     /// Verifies `token` at time `now` (Unix seconds) and returns its claims.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, JwtError> {
         // RFC 9068 §4 step 1 and RFC 8725 §3.1: read the header, insist on `at+jwt` and an

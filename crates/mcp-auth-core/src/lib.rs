@@ -18,6 +18,8 @@
 //! | [`secret`] | redacted, constant-time secret strings and their digests | OAuth 2.1 §7.1 |
 //! | [`clock`] | an injectable source of the current time | |
 
+#![warn(missing_docs)]
+
 pub mod challenge;
 pub mod clock;
 pub mod error;

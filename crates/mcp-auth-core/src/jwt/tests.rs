@@ -236,6 +236,11 @@ fn expiry_and_not_before_use_the_given_time_and_leeway() {
         .unwrap();
     assert_eq!(verifier.verify(&future, NOW), Err(JwtError::NotYetValid));
     assert!(verifier.verify(&future, NOW + 71).is_ok());
+
+    let clock = crate::clock::FixedClock::new(NOW);
+    assert!(verifier.verify_now(&token, &clock).is_ok());
+    clock.advance(3600);
+    assert_eq!(verifier.verify_now(&token, &clock), Err(JwtError::Expired));
 }
 
 #[test]

@@ -231,3 +231,24 @@ fn open_enums_keep_unknown_values() {
         "\"tls_client_auth\""
     );
 }
+
+#[test]
+fn client_id_metadata_document_golden() {
+    let doc = ClientIdMetadataDocument {
+        client_id: "https://client.example.com/oauth/client.json".into(),
+        metadata: ClientMetadata {
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::None),
+            grant_types: Some(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]),
+            response_types: Some(vec!["code".into()]),
+            client_name: Some("mcp-client".into()),
+            application_type: Some(ApplicationType::Native),
+            ..ClientMetadata::default()
+        },
+    };
+    assert_eq!(
+        serde_json::to_string(&doc).unwrap(),
+        r#"{"client_id":"https://client.example.com/oauth/client.json","redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"client_name":"mcp-client","application_type":"native"}"#
+    );
+    assert_round_trip::<ClientIdMetadataDocument>(&serde_json::to_value(&doc).unwrap());
+}
