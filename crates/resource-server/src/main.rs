@@ -38,7 +38,9 @@ async fn main() -> anyhow::Result<()> {
         "starting"
     );
     let state = AppState::new(settings, Arc::new(SystemClock))?;
-    state.validator.prime().await;
+    // Keys load in the background: a request that arrives first fetches them itself.
+    let validator = state.validator.clone();
+    tokio::spawn(async move { validator.prime().await });
     // The one line on stdout: the e2e harness waits for it.
     println!("listening on http://{bound}");
     run(listener, state, shutdown_signal()).await?;

@@ -5,7 +5,8 @@
 //! start ([`JwtValidator::prime`]) and again only when a token names a `kid` the verifier
 //! does not know (key rotation), at most once per `jwks_refresh_min_interval`, so a flood of
 //! made-up `kid`s cannot turn into a flood of requests to the AS. When a refresh fails (the
-//! AS is down) the previous keys stay in use.
+//! AS is down) the previous keys stay in use. Until a first key set has loaded (the AS was
+//! not up when this server started), a refresh may be retried every second.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,10 @@ pub struct JwtValidator {
     leeway: i64,
     refreshes: AtomicU64,
 }
+
+/// Until the first key set has loaded (the AS was not up yet), a refresh may be tried this
+/// often even when the configured interval is longer.
+const RETRY_BEFORE_FIRST_LOAD: Duration = Duration::from_secs(1);
 
 /// What a refresh attempt for an unknown `kid` achieved.
 enum Refresh {
@@ -114,8 +119,13 @@ impl JwtValidator {
         if self.verifier.load().knows_kid(kid) {
             return Refresh::Known { replaced: false };
         }
+        let interval = if self.refreshes() == 0 {
+            self.min_refresh_interval.min(RETRY_BEFORE_FIRST_LOAD)
+        } else {
+            self.min_refresh_interval
+        };
         if let Some(at) = *last
-            && at.elapsed() < self.min_refresh_interval
+            && at.elapsed() < interval
         {
             tracing::debug!(kid, "unknown kid; JWKS refresh rate-limited");
             return Refresh::Unknown;

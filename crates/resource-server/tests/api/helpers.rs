@@ -46,6 +46,7 @@ pub(crate) struct AsState {
 
 /// A running test authorization server.
 pub(crate) struct TestAs {
+    pub(crate) addr: SocketAddr,
     pub(crate) state: Arc<AsState>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
@@ -122,12 +123,21 @@ async fn as_introspect(
 }
 
 impl TestAs {
-    /// Starts a test AS publishing `keys`.
+    /// Starts a test AS publishing `keys`, its issuer its own address.
     pub(crate) async fn start(keys: &[&SigningKey]) -> Self {
+        Self::start_with_issuer(keys, None).await
+    }
+
+    /// Starts a test AS whose issuer (and so every URL in its metadata) is `issuer` when
+    /// given: the public name, while the AS listens on another address.
+    pub(crate) async fn start_with_issuer(keys: &[&SigningKey], issuer: Option<&str>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(AsState {
-            issuer: format!("http://127.0.0.1:{}", addr.port()),
+            issuer: issuer.map_or_else(
+                || format!("http://127.0.0.1:{}", addr.port()),
+                str::to_owned,
+            ),
             jwks: Mutex::new(jwks(keys.iter().copied())),
             ..AsState::default()
         });
@@ -146,6 +156,7 @@ impl TestAs {
                 .unwrap();
         });
         Self {
+            addr,
             state,
             shutdown: Some(tx),
             handle: Some(handle),
@@ -154,6 +165,15 @@ impl TestAs {
 
     pub(crate) fn issuer(&self) -> &str {
         &self.state.issuer
+    }
+
+    /// Where the AS really listens.
+    pub(crate) fn internal_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub(crate) fn metadata_hits(&self) -> usize {
+        self.state.metadata_hits.load(Ordering::SeqCst)
     }
 
     /// Replaces the published key set.

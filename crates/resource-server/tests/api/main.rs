@@ -5,6 +5,7 @@
 // A test binary: helpers outside `#[test]` functions unwrap too (a panic is a failed test).
 #![allow(clippy::unwrap_used)]
 
+mod binary;
 mod challenges;
 mod helpers;
 mod introspection;

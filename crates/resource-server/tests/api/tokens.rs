@@ -215,6 +215,75 @@ async fn keys_are_loaded_lazily_when_the_jwks_failed_at_start() {
     assert_eq!(status_and_error(&app, &token).await, (200, None));
 }
 
+/// With the JWKS failing at start and a long refresh interval, the keys are still fetched
+/// soon after the AS answers: before the first load, retries are allowed every second.
+#[tokio::test]
+async fn before_the_first_key_load_refreshes_are_retried_quickly() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    test_as.set_jwks_down(true);
+    let app = spawn_app(&test_as, |s| {
+        s.authorization_server.jwks_refresh_min_interval = Duration::from_secs(3600);
+    })
+    .await;
+    test_as.set_jwks_down(false);
+    let token = app.token(&key, "alice", "mcp:tools");
+    let mut status = 0;
+    for _ in 0..40 {
+        status = status_and_error(&app, &token).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "keys loaded within a few seconds");
+}
+
+/// The "two names" of docker-compose: tokens and metadata carry the public issuer, while
+/// this server reaches the AS at `internal_url`; the discovered `jwks_uri` is rebased.
+#[tokio::test]
+async fn the_authorization_server_is_reached_at_its_internal_url() {
+    let key = es256("k1");
+    let public = "http://as.public.example:9000";
+    let test_as = TestAs::start_with_issuer(&[&key], Some(public)).await;
+    let internal = test_as.internal_url();
+    let app = spawn_app(&test_as, |s| {
+        s.authorization_server.internal_url = Some(url::Url::parse(&internal).unwrap());
+    })
+    .await;
+    assert_eq!(test_as.metadata_hits(), 1);
+    assert_eq!(test_as.jwks_hits(), 1);
+    let token = app.token(&key, "alice", "mcp:tools");
+    assert_eq!(status_and_error(&app, &token).await, (200, None));
+    // the metadata advertises the public issuer, not the internal name
+    let prm: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["authorization_servers"], json!([public]));
+}
+
+/// A configured `jwks_uri` is used as is: the AS metadata is never fetched.
+#[tokio::test]
+async fn a_configured_jwks_uri_skips_discovery() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let jwks_uri = format!("{}/jwks", test_as.internal_url());
+    let app = spawn_app(&test_as, |s| {
+        s.authorization_server.jwks_uri = Some(url::Url::parse(&jwks_uri).unwrap());
+    })
+    .await;
+    let token = app.token(&key, "alice", "mcp:tools");
+    assert_eq!(status_and_error(&app, &token).await.0, 200);
+    assert_eq!(test_as.metadata_hits(), 0);
+    assert_eq!(test_as.jwks_hits(), 1);
+}
+
 /// The validation cache never answers for a token past its `exp`, even inside the leeway
 /// where a fresh verification would still pass.
 #[tokio::test]
@@ -236,6 +305,28 @@ async fn a_cached_validation_never_outlives_the_token() {
     clock.advance(59);
     assert_eq!(status_and_error(&app, &token).await.0, 200);
     clock.advance(1);
+    assert_eq!(
+        status_and_error(&app, &token).await,
+        (401, Some(OAuthErrorCode::InvalidToken))
+    );
+}
+
+/// RFC 8414 §3.3: AS metadata whose `issuer` is not exactly the configured issuer is not
+/// trusted, so no keys are loaded from it (here the configuration has a trailing slash).
+#[tokio::test]
+async fn metadata_with_another_issuer_string_is_not_trusted() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let configured = format!("{}/", test_as.issuer());
+    let app = spawn_app(&test_as, |s| {
+        s.authorization_server.issuer = mcp_auth_core::Issuer::parse(&configured).unwrap();
+    })
+    .await;
+    assert_eq!(test_as.metadata_hits(), 1);
+    assert_eq!(test_as.jwks_hits(), 0);
+    let mut claims = app.claims("alice", "mcp:tools");
+    claims.iss = configured;
+    let token = key.sign_access_token(&claims).unwrap();
     assert_eq!(
         status_and_error(&app, &token).await,
         (401, Some(OAuthErrorCode::InvalidToken))
