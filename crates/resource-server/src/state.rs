@@ -44,7 +44,18 @@ pub enum StateError {
 
 impl AppState {
     /// Builds the state from validated settings.
-    pub fn new(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StateError> {
+    pub fn new(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StateError> {
+        // The resource's own origin is always allowed (a same-origin page, and the origin
+        // the conformance suite's DNS-rebinding probe sends with a valid Host).
+        let own_origin = settings
+            .resource
+            .uri
+            .to_url()
+            .origin()
+            .ascii_serialization();
+        if !settings.security.allowed_origins.contains(&own_origin) {
+            settings.security.allowed_origins.push(own_origin);
+        }
         let as_settings = &settings.authorization_server;
         let client = Arc::new(AuthorizationServerClient::new(
             as_settings.issuer.clone(),

@@ -13,4 +13,5 @@ mod mcp_client;
 mod metadata;
 mod sessions;
 mod tokens;
+mod tools;
 mod transport;

@@ -7,6 +7,23 @@ use crate::helpers::*;
 
 const INSPECTOR: &str = "http://localhost:6274";
 
+/// The resource's own origin is allowed without configuration (the conformance suite's
+/// valid-Host probe sends it).
+#[tokio::test]
+async fn the_resources_own_origin_is_allowed() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let app = spawn_app(&test_as, |_| {}).await;
+    let token = app.token(&key, "alice", "mcp:tools");
+    let response = app
+        .post_mcp(Some(&token), None, &initialize())
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// A present, not-allowed Origin gets 403, with or without a token; no Origin is fine.
 #[tokio::test]
 async fn a_foreign_origin_is_forbidden_and_a_missing_one_is_allowed() {
