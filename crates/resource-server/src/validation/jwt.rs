@@ -171,10 +171,22 @@ fn context(claims: AccessTokenClaims) -> AuthContext {
     }
 }
 
+/// The client-facing reason: fixed texts, so that nothing the token carries (an issuer, a
+/// `kid`, a `typ`) is echoed into a header or a log line.
 fn rejected(e: JwtError) -> TokenError {
-    tracing::debug!(reason = %e, "access token rejected");
-    TokenError::Invalid(match e {
-        JwtError::InvalidClaims(_) => "the token's claims are missing or malformed".to_owned(),
-        other => other.to_string(),
-    })
+    let reason = match e {
+        JwtError::Malformed => "malformed token",
+        JwtError::WrongType(_) => "token type is not at+jwt",
+        JwtError::AlgorithmNotAllowed(_) => "the token's algorithm is not allowed",
+        JwtError::MissingKeyId => "token header has no kid",
+        JwtError::UnknownKeyId(_) => "unknown signing key",
+        JwtError::BadSignature => "signature does not verify",
+        JwtError::InvalidClaims(_) => "the token's claims are missing or malformed",
+        JwtError::WrongIssuer(_) => "the token was issued by another authorization server",
+        JwtError::WrongAudience => "token audience does not include this resource",
+        JwtError::Expired => "token has expired",
+        JwtError::NotYetValid => "token is not valid yet",
+        JwtError::Key(_) | JwtError::Signing => "the token could not be verified",
+    };
+    TokenError::Invalid(reason.to_owned())
 }

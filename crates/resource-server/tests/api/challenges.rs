@@ -203,3 +203,26 @@ async fn tool_scopes_come_from_configuration() {
         Some(ScopeSet::parse("mcp:tools profile:read").unwrap())
     );
 }
+
+/// Nothing the token carries is echoed back: a huge, quote-laden issuer yields a short,
+/// fixed description.
+#[tokio::test]
+async fn rejection_reasons_do_not_echo_token_contents() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let app = spawn_app(&test_as, |_| {}).await;
+    let mut claims = app.claims("alice", "mcp:tools");
+    claims.iss = format!("http://evil\"\\{}", "x".repeat(4000));
+    let token = key.sign_access_token(&claims).unwrap();
+    let response = app
+        .post_mcp(Some(&token), None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let parsed = BearerChallenge::parse(&www_authenticate(&response)).unwrap();
+    assert_eq!(
+        parsed.error_description.as_deref(),
+        Some("the token was issued by another authorization server")
+    );
+}
