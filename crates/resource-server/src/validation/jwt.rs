@@ -104,12 +104,16 @@ impl JwtValidator {
             Ok(claims) => Ok((context(claims), false)),
             Err(JwtError::UnknownKeyId(kid)) => match self.refresh_for(&kid).await {
                 Refresh::Known { replaced } => {
-                    let claims = self.verifier.load().verify(token, now).map_err(rejected)?;
+                    let claims = self
+                        .verifier
+                        .load()
+                        .verify(token, now)
+                        .map_err(|e| rejected(&e))?;
                     Ok((context(claims), replaced))
                 }
-                Refresh::Unknown => Err(rejected(JwtError::UnknownKeyId(kid))),
+                Refresh::Unknown => Err(rejected(&JwtError::UnknownKeyId(kid))),
             },
-            Err(e) => Err(rejected(e)),
+            Err(e) => Err(rejected(&e)),
         }
     }
 
@@ -173,7 +177,7 @@ fn context(claims: AccessTokenClaims) -> AuthContext {
 
 /// The client-facing reason: fixed texts, so that nothing the token carries (an issuer, a
 /// `kid`, a `typ`) is echoed into a header or a log line.
-fn rejected(e: JwtError) -> TokenError {
+fn rejected(e: &JwtError) -> TokenError {
     let reason = match e {
         JwtError::Malformed => "malformed token",
         JwtError::WrongType(_) => "token type is not at+jwt",
