@@ -2,6 +2,8 @@
 //! switches to JSON lines. Request spans record the method and path, never the query
 //! string or headers (a token could be in either).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber, writing to stderr (stdout carries the `listening on`
@@ -11,6 +13,7 @@ pub fn init(json: bool) {
         .unwrap_or_else(|_| EnvFilter::new("resource_server=info,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
