@@ -79,6 +79,26 @@ async fn get_healthz() -> &'static str {
     "ok"
 }
 
+/// In JWT mode with `jwks_max_age` set, re-fetches the JWKS on that period until shutdown.
+fn spawn_key_refresher(state: &AppState) {
+    let Some(period) = state.settings.authorization_server.jwks_max_age else {
+        return;
+    };
+    if state.settings.token.mode != settings::TokenMode::Jwt {
+        return;
+    }
+    let validator = state.validator.clone();
+    let cancellation = state.cancellation.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = cancellation.cancelled() => break,
+                () = tokio::time::sleep(period) => validator.refresh_keys().await,
+            }
+        }
+    });
+}
+
 /// Serves `app(state)` on `listener` until `shutdown` completes, then cancels the MCP
 /// sessions (ending their SSE streams) and drains open requests.
 pub async fn run(
@@ -87,6 +107,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cancellation = state.cancellation.clone();
+    spawn_key_refresher(&state);
     let app = app(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -137,6 +137,8 @@ pub struct AuthorizationServerSettings {
     pub jwks_uri: Option<Url>,
     /// At most one JWKS refresh per this interval.
     pub jwks_refresh_min_interval: Duration,
+    /// Re-fetch the JWKS this often (`None`: only on an unknown `kid`).
+    pub jwks_max_age: Option<Duration>,
     /// Timeout of requests to the AS.
     pub http_timeout: Duration,
 }
@@ -230,6 +232,7 @@ struct RawAuthorizationServer {
     #[serde(default)]
     jwks_uri: String,
     jwks_refresh_min_interval_secs: u64,
+    jwks_max_age_secs: u64,
     http_timeout_secs: u64,
 }
 
@@ -476,6 +479,8 @@ impl RawSettings {
                 jwks_refresh_min_interval: Duration::from_secs(
                     self.authorization_server.jwks_refresh_min_interval_secs,
                 ),
+                jwks_max_age: (self.authorization_server.jwks_max_age_secs > 0)
+                    .then(|| Duration::from_secs(self.authorization_server.jwks_max_age_secs)),
                 http_timeout: Duration::from_secs(self.authorization_server.http_timeout_secs),
             },
             token: TokenSettings {

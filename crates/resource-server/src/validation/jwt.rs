@@ -93,6 +93,20 @@ impl JwtValidator {
         }
     }
 
+    /// Re-fetches the JWKS now (the periodic refresh), subject to no rate limit. Returns
+    /// whether a new key set is in place.
+    pub async fn refresh_now(&self) -> bool {
+        let mut last = self.last_refresh.lock().await;
+        *last = Some(Instant::now());
+        match self.reload().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "periodic JWKS refresh failed; keeping the cached keys");
+                false
+            }
+        }
+    }
+
     /// How many times the JWKS has been fetched successfully.
     pub fn refreshes(&self) -> u64 {
         self.refreshes.load(Ordering::Relaxed)

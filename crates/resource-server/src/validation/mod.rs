@@ -106,6 +106,16 @@ impl TokenValidator {
         }
     }
 
+    /// The periodic JWKS refresh (JWT mode): re-fetches the keys and, when a new set is in
+    /// place, forgets every cached validation, so a withdrawn key stops working at once.
+    pub async fn refresh_keys(&self) {
+        if let Backend::Jwt(v) = &self.backend
+            && v.refresh_now().await
+        {
+            self.cache.clear();
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Backend {
         &self.backend

@@ -145,6 +145,40 @@ async fn key_rotation_is_picked_up_on_an_unknown_kid() {
     );
 }
 
+/// A key the AS withdraws stops being accepted after the periodic refresh, even for a token
+/// already in the validation cache.
+#[tokio::test]
+async fn a_withdrawn_key_stops_working_after_the_periodic_refresh() {
+    let old = es256("k1");
+    let new = es256("k2");
+    let test_as = TestAs::start(&[&old, &new]).await;
+    let app = spawn_app(&test_as, |s| {
+        s.authorization_server.jwks_max_age = Some(Duration::from_millis(100));
+    })
+    .await;
+    let token = app.token(&old, "alice", "mcp:tools");
+    assert_eq!(status_and_error(&app, &token).await.0, 200);
+    test_as.publish(&[&new]);
+    let mut status = 200;
+    for _ in 0..50 {
+        status = status_and_error(&app, &token).await.0;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, 401,
+        "the withdrawn key is refused within a few refresh periods"
+    );
+    assert_eq!(
+        status_and_error(&app, &app.token(&new, "bob", "mcp:tools"))
+            .await
+            .0,
+        200
+    );
+}
+
 /// Unknown `kid`s refresh the JWKS at most once per interval.
 #[tokio::test]
 async fn jwks_refreshes_are_rate_limited() {
