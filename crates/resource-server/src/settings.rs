@@ -613,6 +613,46 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_variable_stops_the_start_and_is_named() {
+        let err = with_env(&[("RESOURCE_SERVER_HTTP__PROT", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn a_file_sits_between_defaults_and_environment() {
+        let path = std::env::temp_dir().join(format!(
+            "rs-settings-{}.toml",
+            mcp_auth_core::secret::random_urlsafe(8)
+        ));
+        std::fs::write(
+            &path,
+            "[http]\nport = 7000\nhost = \"0.0.0.0\"\n[token]\nmode = \"jwt\"\nalgorithms = [\"ES256\"]\nleeway_secs = 5\ncache_max_entries = 10\nintrospection_cache_ttl_secs = 1\n",
+        )
+        .unwrap();
+        let vars = [("RESOURCE_SERVER_HTTP__PORT".to_owned(), "7001".to_owned())]
+            .into_iter()
+            .collect();
+        let s = Settings::load_from(Some(&path), Some(environment(Some(vars)))).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(s.http.port, 7001, "the environment wins over the file");
+        assert_eq!(
+            s.http.host.to_string(),
+            "0.0.0.0",
+            "the file wins over the defaults"
+        );
+        assert_eq!(s.token.algorithms, [SigningAlgorithm::ES256]);
+        assert_eq!(s.token.leeway_secs, 5);
+        assert_eq!(
+            s.resource.uri.as_str(),
+            "http://localhost:8001/mcp",
+            "defaults remain"
+        );
+        assert!(Settings::load_from(Some(Path::new("/nonexistent/rs.toml")), None).is_err());
+    }
+
+    #[test]
     fn env_var_names_follow_the_section_separator() {
         assert_eq!(env_var("http.port"), "RESOURCE_SERVER_HTTP__PORT");
         assert_eq!(
