@@ -15,13 +15,17 @@
 //!    `scope` = granted ∪ required, decided here because rmcp turns tool errors into 200.
 //! 8. The request goes to rmcp with the [`AuthContext`] in its extensions; a new session id
 //!    in the answer is bound to the subject, a deleted or unknown one is forgotten.
+//! 9. A GET's SSE stream ends when the token that opened it expires: a long-lived stream
+//!    must not outlive its authorization (the client reconnects with a fresh token).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use mcp_auth_core::challenge::BearerChallenge;
@@ -247,7 +251,11 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
 
     // 8. Forward, then keep the binding table in step.
     request.extensions_mut().insert(auth.clone());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if method == Method::GET && response.status().is_success() && auth.expires_at > 0 {
+        let remaining = auth.expires_at.saturating_sub(state.clock.now()).max(0);
+        response = end_stream_after(response, Duration::from_secs(remaining.unsigned_abs()));
+    }
     match &session_id {
         None => {
             if response.status().is_success()
@@ -267,6 +275,15 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
         }
     }
     response
+}
+
+/// The response with its body cut off after `after` (for SSE streams).
+fn end_stream_after(response: Response, after: Duration) -> Response {
+    let (parts, body) = response.into_parts();
+    let stream = body
+        .into_data_stream()
+        .take_until(tokio::time::sleep(after));
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct AppState {
     pub resource_metadata_url: Arc<String>,
     /// Cancelled on shutdown; ends rmcp's sessions and SSE streams.
     pub cancellation: CancellationToken,
+    /// The time, for token lifetimes.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Why the state could not be built.
@@ -85,7 +87,8 @@ impl AppState {
                 settings.token.introspection_cache_ttl_secs,
             )),
         };
-        let validator = TokenValidator::new(backend, settings.token.cache_max_entries, clock);
+        let validator =
+            TokenValidator::new(backend, settings.token.cache_max_entries, clock.clone());
         let resource_metadata_url =
             well_known::protected_resource_metadata_url(&settings.resource.uri.to_url())
                 .to_string();
@@ -95,6 +98,7 @@ impl AppState {
             sessions: Arc::new(SessionBindings::new(SESSION_IDLE, MAX_SESSIONS)),
             resource_metadata_url: Arc::new(resource_metadata_url),
             cancellation: CancellationToken::new(),
+            clock,
         })
     }
 }

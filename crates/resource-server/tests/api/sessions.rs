@@ -72,6 +72,35 @@ async fn the_session_authenticates_nothing_but_survives_a_new_token_of_the_same_
     assert_eq!(response.status(), 200);
 }
 
+/// A GET SSE stream ends when the token that opened it expires.
+#[tokio::test]
+async fn an_sse_stream_ends_when_its_token_expires() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let app = spawn_app(&test_as, |_| {}).await;
+    let long = app.token(&key, "alice", "mcp:tools");
+    let session = app.open_session(&long).await;
+    let mut claims = app.claims("alice", "mcp:tools");
+    claims.exp = now() + 2;
+    let short = key.sign_access_token(&claims).unwrap();
+    let stream = app
+        .http
+        .get(&app.mcp_url)
+        .bearer_auth(&short)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // The body completes (the stream is closed by the server) within a few seconds.
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.bytes())
+        .await
+        .expect("the stream ends at the token's exp")
+        .unwrap();
+}
+
 /// DELETE by the owner ends the session and forgets the binding.
 #[tokio::test]
 async fn deleting_a_session_forgets_its_binding() {
