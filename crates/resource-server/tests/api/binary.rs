@@ -101,7 +101,11 @@ async fn the_binary_serves_stops_on_sigterm_and_never_logs_a_token() {
     assert_eq!(in_query.status(), 400);
 
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    // `kill` as a shell builtin: no dependency on a procps binary.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = tokio::time::timeout(
         Duration::from_secs(10),
