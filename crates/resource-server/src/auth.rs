@@ -1,0 +1,380 @@
+//! The guard in front of `/mcp`: transport checks, bearer authentication (RFC 6750 §2.1,
+//! §3), per-tool scopes with step-up (MCP 2025-11-25 "Scope Challenge Handling") and the
+//! session-to-subject binding. Every request runs these steps, in order:
+//!
+//! 1. `Host` and `Origin` allow-lists (403) — [`crate::transport`].
+//! 2. A token in the query string (`access_token`), several `Authorization` headers, or a
+//!    malformed `Bearer` credential: 400 `invalid_request`.
+//! 3. No bearer credential: 401 with `resource_metadata` and `scope`, and no `error`
+//!    (RFC 6750 §3.1).
+//! 4. The token is validated ([`crate::validation`]): 401 `invalid_token` when it fails.
+//! 5. `MCP-Protocol-Version` not one this server speaks: 400.
+//! 6. `Mcp-Session-Id` bound to another subject: 404, exactly like an unknown session.
+//! 7. A POST is read (up to the same 4 MiB rmcp allows) and every `tools/call` in it is
+//!    checked against the tool's required scopes: 403 `insufficient_scope` with
+//!    `scope` = granted ∪ required, decided here because rmcp turns tool errors into 200.
+//! 8. The request goes to rmcp with the [`AuthContext`] in its extensions; a new session id
+//!    in the answer is bound to the subject, a deleted or unknown one is forgotten.
+//! 9. A GET's SSE stream ends when the token that opened it expires: a long-lived stream
+//!    must not outlive its authorization (the client reconnects with a fresh token).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+use mcp_auth_core::challenge::BearerChallenge;
+use mcp_auth_core::{OAuthErrorCode, ScopeSet};
+use serde_json::{Value, json};
+
+use crate::settings::ToolPolicy;
+use crate::state::AppState;
+use crate::transport::{self, MCP_SESSION_ID};
+use crate::validation::{AuthContext, TokenError};
+
+/// The largest POST body read (the same limit rmcp applies).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// A response carrying a `WWW-Authenticate: Bearer` challenge and a JSON-RPC error body.
+pub fn challenge_response(status: StatusCode, challenge: &BearerChallenge) -> Response {
+    let message = challenge
+        .error_description
+        .clone()
+        .unwrap_or_else(|| "authorization required".to_owned());
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32001, "message": message},
+    });
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    match HeaderValue::from_str(&challenge.to_string()) {
+        Ok(value) => {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        Err(_) => {
+            // The challenge builder emits only visible ASCII; never expected.
+            tracing::error!("could not encode a WWW-Authenticate challenge");
+        }
+    }
+    response
+}
+
+/// What the `Authorization` header and query string hold.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// No bearer credential (no header, or another scheme).
+    None,
+    /// A bearer token.
+    Bearer(String),
+    /// A malformed request (400 `invalid_request`), with the reason.
+    Malformed(&'static str),
+}
+
+/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Reads the credential of a request (RFC 6750 §2: header only; MCP forbids the query).
+pub fn credential(request: &Request) -> Credential {
+    if let Some(query) = request.uri().query()
+        && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+    {
+        return Credential::Malformed(
+            "access tokens are accepted only in the Authorization header",
+        );
+    }
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Credential::None;
+    };
+    if values.next().is_some() {
+        return Credential::Malformed("more than one Authorization header");
+    }
+    let Ok(value) = value.to_str() else {
+        return Credential::Malformed("the Authorization header is not visible ASCII");
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme carries no bearer credential: challenge without an error.
+        return Credential::None;
+    }
+    let token = rest.trim_start_matches(' ');
+    if !is_b64token(token) {
+        return Credential::Malformed("the Bearer credential is malformed");
+    }
+    Credential::Bearer(token.to_owned())
+}
+
+/// The scopes a JSON-RPC body needs: the union over its `tools/call`s (a batch may hold
+/// several), or `None` when it calls no tool.
+pub fn required_scopes(policy: &ToolPolicy, body: &[u8]) -> Option<(ScopeSet, Vec<String>)> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let messages = match &value {
+        Value::Array(items) => items.iter().collect::<Vec<_>>(),
+        other => vec![other],
+    };
+    let mut required = ScopeSet::new();
+    let mut tools = Vec::new();
+    for message in messages {
+        if message.get("method").and_then(Value::as_str) != Some("tools/call") {
+            continue;
+        }
+        let Some(name) = message
+            .get("params")
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+        else {
+            continue; // rmcp answers the malformed call
+        };
+        required = required.union(policy.required_for(name));
+        tools.push(name.to_owned());
+    }
+    (!tools.is_empty()).then_some((required, tools))
+}
+
+/// The guard middleware (see the module docs for the steps).
+pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let settings = &state.settings;
+    let prm_url = state.resource_metadata_url.as_str();
+
+    // 1. Host and Origin.
+    if let Err(response) =
+        transport::check_host_and_origin(&settings.security, request.headers(), request.uri())
+    {
+        return response;
+    }
+
+    // 2–3. The credential.
+    let token = match credential(&request) {
+        Credential::Bearer(token) => token,
+        Credential::None => {
+            let challenge = BearerChallenge::unauthenticated(
+                prm_url,
+                Some(settings.resource.scopes_supported.clone()),
+            );
+            return challenge_response(StatusCode::UNAUTHORIZED, &challenge);
+        }
+        Credential::Malformed(reason) => {
+            tracing::info!(reason, "rejected a malformed authorization request");
+            let challenge = BearerChallenge {
+                error: Some(OAuthErrorCode::InvalidRequest),
+                resource_metadata: Some(prm_url.to_owned()),
+                error_description: Some(reason.to_owned()),
+                ..BearerChallenge::default()
+            };
+            return challenge_response(StatusCode::BAD_REQUEST, &challenge);
+        }
+    };
+
+    // 4. The token.
+    let auth: Arc<AuthContext> = match state.validator.validate(&token).await {
+        Ok(auth) => auth,
+        Err(TokenError::Invalid(reason)) => {
+            tracing::info!(reason = %reason, "rejected an access token");
+            let mut challenge = BearerChallenge::invalid_token(prm_url, reason);
+            challenge.scope = Some(settings.resource.scopes_supported.clone());
+            return challenge_response(StatusCode::UNAUTHORIZED, &challenge);
+        }
+        Err(TokenError::Unavailable) => {
+            let mut response = transport::jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the authorization server cannot be reached to validate the token",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return response;
+        }
+    };
+    drop(token);
+
+    // 5. The protocol version.
+    if let Err(response) = transport::check_protocol_version(request.headers()) {
+        return response;
+    }
+
+    // 6. The session belongs to this subject.
+    let session_id = request
+        .headers()
+        .get(&MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(id) = &session_id
+        && state.sessions.check(id, &auth.subject) == crate::sessions::Binding::Other
+    {
+        tracing::warn!(subject = %auth.subject, "refused a session created by another subject");
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+
+    // 7. Per-tool scopes.
+    let method = request.method().clone();
+    let mut request = if method == Method::POST {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return transport::jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large or could not be read",
+            );
+        };
+        if let Some((required, tools)) = required_scopes(&settings.tools, &bytes)
+            && !required.is_subset(&auth.scopes)
+        {
+            let missing = required.difference(&auth.scopes);
+            tracing::info!(subject = %auth.subject, tools = ?tools, missing = %missing, "insufficient scope");
+            let challenge = BearerChallenge::insufficient_scope(
+                prm_url,
+                auth.scopes.union(&required),
+                format!("{} requires the scope {missing}", tools.join(", ")),
+            );
+            return challenge_response(StatusCode::FORBIDDEN, &challenge);
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
+
+    // 8. Forward, then keep the binding table in step.
+    request.extensions_mut().insert(auth.clone());
+    let mut response = next.run(request).await;
+    if method == Method::GET && response.status().is_success() && auth.expires_at > 0 {
+        let remaining = auth.expires_at.saturating_sub(state.clock.now()).max(0);
+        response = end_stream_after(response, Duration::from_secs(remaining.unsigned_abs()));
+    }
+    match &session_id {
+        None => {
+            if response.status().is_success()
+                && let Some(new_id) = response
+                    .headers()
+                    .get(&MCP_SESSION_ID)
+                    .and_then(|v| v.to_str().ok())
+            {
+                state.sessions.bind(new_id.to_owned(), auth.subject.clone());
+            }
+        }
+        Some(id) => {
+            let deleted = method == Method::DELETE && response.status().is_success();
+            if deleted || response.status() == StatusCode::NOT_FOUND {
+                state.sessions.unbind(id);
+            }
+        }
+    }
+    response
+}
+
+/// The response with its body cut off after `after` (for SSE streams).
+fn end_stream_after(response: Response, after: Duration) -> Response {
+    let (parts, body) = response.into_parts();
+    let stream = body
+        .into_data_stream()
+        .take_until(tokio::time::sleep(after));
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn request(uri: &str, authorization: &[&str]) -> Request {
+        let mut builder = Request::builder().uri(uri);
+        for a in authorization {
+            builder = builder.header(header::AUTHORIZATION, *a);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn credentials_are_read_from_the_header_only() {
+        assert_eq!(credential(&request("/mcp", &[])), Credential::None);
+        assert_eq!(
+            credential(&request("/mcp", &["Bearer abc.def-ghi_~+/=="])),
+            Credential::Bearer("abc.def-ghi_~+/==".into())
+        );
+        assert_eq!(
+            credential(&request("/mcp", &["bearer abc"])),
+            Credential::Bearer("abc".into())
+        );
+        assert_eq!(
+            credential(&request("/mcp", &["Basic dXNlcjpwYXNz"])),
+            Credential::None
+        );
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a\"b",
+            "Bearer =abc",
+        ] {
+            assert!(
+                matches!(
+                    credential(&request("/mcp", &[bad])),
+                    Credential::Malformed(_)
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            credential(&request("/mcp", &["Bearer a", "Bearer b"])),
+            Credential::Malformed(_)
+        ));
+        assert!(matches!(
+            credential(&request("/mcp?access_token=abc", &[])),
+            Credential::Malformed(_)
+        ));
+        assert!(matches!(
+            credential(&request("/mcp?x=1&access_token=abc", &["Bearer abc"])),
+            Credential::Malformed(_)
+        ));
+    }
+
+    fn policy() -> ToolPolicy {
+        let mut scopes = BTreeMap::new();
+        scopes.insert("whoami".to_owned(), ScopeSet::parse("mcp:tools").unwrap());
+        scopes.insert(
+            "get_weather".to_owned(),
+            ScopeSet::parse("weather:read").unwrap(),
+        );
+        ToolPolicy {
+            default_scope: ScopeSet::parse("mcp:tools").unwrap(),
+            scopes,
+        }
+    }
+
+    #[test]
+    fn tool_calls_need_their_tools_scopes_including_in_batches() {
+        let p = policy();
+        let call = |name: &str| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name}});
+        let (s, tools) = required_scopes(&p, call("get_weather").to_string().as_bytes()).unwrap();
+        assert_eq!(s.to_string(), "weather:read");
+        assert_eq!(tools, ["get_weather"]);
+        let (s, _) = required_scopes(&p, call("other").to_string().as_bytes()).unwrap();
+        assert_eq!(
+            s.to_string(),
+            "mcp:tools",
+            "unlisted tools need the default scope"
+        );
+        let batch = json!([call("whoami"), call("get_weather")]).to_string();
+        let (s, _) = required_scopes(&p, batch.as_bytes()).unwrap();
+        assert_eq!(s.to_string(), "mcp:tools weather:read");
+        let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string();
+        assert!(required_scopes(&p, list.as_bytes()).is_none());
+        assert!(required_scopes(&p, b"not json").is_none());
+    }
+}

@@ -1,0 +1,78 @@
+//! `resource-server`: parse the command line, load the configuration, bind, serve.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use mcp_auth_core::SystemClock;
+use resource_server::{AppState, Settings, run, telemetry};
+
+/// MCP resource server (Streamable HTTP, OAuth 2.1 protected).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML file layered over the compiled defaults (environment variables still win).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_json);
+    let settings = Settings::load(cli.config.as_deref()).context("loading the configuration")?;
+    let addr = SocketAddr::new(settings.http.host, settings.http.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        resource = %settings.resource.uri,
+        issuer = %settings.authorization_server.issuer,
+        mode = ?settings.token.mode,
+        "starting"
+    );
+    let state = AppState::new(settings, Arc::new(SystemClock))?;
+    // Keys load in the background: a request that arrives first fetches them itself.
+    let validator = state.validator.clone();
+    tokio::spawn(async move { validator.prime().await });
+    // The one line on stdout: the e2e harness waits for it.
+    println!("listening on http://{bound}");
+    run(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
