@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // test helpers are shared between modules of this one test binary
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)] // test code: a panic is a failed test
 
+mod cli;
 mod discovery;
 mod helpers;
 mod registration;

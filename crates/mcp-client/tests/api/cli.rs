@@ -1,0 +1,276 @@
+//! The binary: `--help` everywhere, `--json` output, `status`/`logout`, `call --args`, the
+//! conformance mode's contract, and the CIMD document server.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::helpers::{AsConfig, RsConfig, World};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-client");
+
+/// Runs the binary off the runtime thread, so the mock servers keep answering.
+async fn run(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .args(&args)
+            .envs(env)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn s(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Every command answers `--help`.
+#[tokio::test]
+async fn every_command_has_help() {
+    for command in [
+        "login",
+        "tools",
+        "call",
+        "status",
+        "logout",
+        "serve-metadata",
+        "conformance",
+    ] {
+        let output = run(s(&[command, "--help"]), vec![]).await;
+        assert!(output.status.success(), "{command}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Usage: mcp-client"), "{command}: {text}");
+    }
+}
+
+/// `tools --json` prints one JSON document with the steps and the tools, and no token;
+/// `status` shows the stored tokens without their values; `logout` forgets them.
+#[tokio::test]
+async fn json_output_status_and_logout() {
+    let world = World::default().await;
+    let store = world.store_path().display().to_string();
+    let url = world.resource_server.url.clone();
+
+    let output = run(
+        s(&["--json", "--store", &store, "tools", &url, "--headless"]),
+        vec![],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc = json_of(&output);
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["result"]["tools"].as_array().unwrap().len(), 3);
+    let kinds: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"token.obtained"), "{kinds:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    for token in world
+        .authorization_server
+        .state
+        .tokens
+        .lock()
+        .unwrap()
+        .keys()
+    {
+        assert!(!stdout.contains(&format!("\"{token}\"")), "token printed");
+    }
+
+    let status = run(s(&["--json", "--store", &store, "status"]), vec![]).await;
+    let doc = json_of(&status);
+    let tokens = doc["result"]["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0]["server"], url);
+    assert_eq!(tokens[0]["refresh_token"], true);
+    assert!(tokens[0].get("access_token").is_none());
+
+    let logout = run(s(&["--json", "--store", &store, "logout", &url]), vec![]).await;
+    assert_eq!(json_of(&logout)["result"]["removed"], 1);
+    let status = run(s(&["--json", "--store", &store, "status"]), vec![]).await;
+    assert!(
+        json_of(&status)["result"]["tokens"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// `login --show-token` is the one way to see the token.
+#[tokio::test]
+async fn login_shows_the_token_only_when_asked() {
+    let world = World::default().await;
+    let store = world.store_path().display().to_string();
+    let url = world.resource_server.url.clone();
+    let output = run(s(&["--store", &store, "login", &url, "--headless"]), vec![]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(all.contains("Logged in"), "{all}");
+    assert!(!all.contains("at-"), "{all}");
+    let output = run(
+        s(&[
+            "--store",
+            &store,
+            "login",
+            &url,
+            "--headless",
+            "--show-token",
+        ]),
+        vec![],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.trim().starts_with("at-"), "{stdout}");
+}
+
+/// `call --args` passes a JSON object; a step-up happens on the way; bad JSON is refused.
+#[tokio::test]
+async fn call_with_arguments_steps_up_and_prints_the_result() {
+    let world = World::default().await;
+    let store = world.store_path().display().to_string();
+    let url = world.resource_server.url.clone();
+    let output = run(
+        s(&[
+            "--store",
+            &store,
+            "call",
+            &url,
+            "get_weather",
+            "--args",
+            r#"{"city":"Paris"}"#,
+            "--headless",
+        ]),
+        vec![],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("get_weather ok"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Step-up"));
+    let call = world
+        .resource_server
+        .log()
+        .into_iter()
+        .rfind(|s| s.body["method"] == "tools/call")
+        .unwrap();
+    assert_eq!(call.body["params"]["arguments"]["city"], "Paris");
+
+    let bad = run(
+        s(&["--store", &store, "call", &url, "whoami", "--args", "[1]"]),
+        vec![],
+    )
+    .await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--args must be a JSON object"));
+}
+
+/// The conformance mode: server URL last, pre-registered credentials from
+/// `MCP_CONFORMANCE_CONTEXT` (used with HTTP Basic), headless, then tools/list and a call.
+#[tokio::test]
+async fn conformance_mode_uses_the_context_credentials() {
+    let world = World::start(
+        AsConfig {
+            registration: false,
+            token_auth_methods: Some(vec!["client_secret_basic".into()]),
+            confidential: Some((
+                "pre-registered-client".into(),
+                "pre-registered-secret".into(),
+            )),
+            ..AsConfig::default()
+        },
+        RsConfig::default(),
+    )
+    .await;
+    let context = serde_json::json!({
+        "name": "auth/pre-registration",
+        "client_id": "pre-registered-client",
+        "client_secret": "pre-registered-secret"
+    });
+    let output = run(
+        s(&["conformance", &world.resource_server.url]),
+        vec![
+            (
+                "MCP_CONFORMANCE_SCENARIO",
+                "auth/pre-registration".to_owned(),
+            ),
+            ("MCP_CONFORMANCE_CONTEXT", context.to_string()),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = &world.authorization_server.requests_to("/token")[0];
+    assert!(
+        token
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert!(
+        world
+            .authorization_server
+            .requests_to("/register")
+            .is_empty()
+    );
+    let methods = world.resource_server.mcp_methods();
+    assert!(
+        methods.contains(&"tools/list".to_owned()) && methods.contains(&"tools/call".to_owned()),
+        "{methods:?}"
+    );
+}
+
+/// `serve-metadata` serves a document whose `client_id` is its own URL.
+#[tokio::test]
+async fn metadata_server_serves_the_client_id_metadata_document() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://127.0.0.1:{}/clients/mcp-client.json", addr.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = url.clone();
+    let server = tokio::spawn(async move {
+        mcp_client::metadata_server::run(listener, &served, "mcp-client", async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let doc: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["client_id"], url);
+    assert_eq!(doc["token_endpoint_auth_method"], "none");
+    assert_eq!(doc["redirect_uris"][0], "http://127.0.0.1/callback");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
