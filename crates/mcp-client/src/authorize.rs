@@ -263,7 +263,19 @@ async fn follow_immediate_redirect(
             return Ok(false);
         }
     };
-    if !response.status().is_redirection() {
+    let status = response.status();
+    if status.is_client_error() {
+        // The server refused outright (unknown client, bad redirect URI): no page for a
+        // person to act on, so waiting would only time out.
+        let body = response.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<ErrorResponse>(&body)
+            .map_or_else(|_| body.chars().take(200).collect(), |e| e.to_string());
+        return Err(ClientError::AuthorizationRejected {
+            status: status.as_u16(),
+            detail,
+        });
+    }
+    if !status.is_redirection() {
         return Ok(false);
     }
     let Some(location) = response

@@ -88,6 +88,23 @@ pub enum ClientError {
     /// The authorization response's `iss` is wrong or missing (RFC 9207 §2.4).
     #[error("authorization response {0}: possible mix-up attack, response discarded (RFC 9207)")]
     IssuerParameter(String),
+    /// The authorization endpoint refused the request outright, without redirecting back
+    /// (OAuth 2.1 §4.1.2.1: unknown client or redirect URI).
+    #[error("the authorization endpoint refused the request with HTTP {status}: {detail}")]
+    AuthorizationRejected {
+        /// The status.
+        status: u16,
+        /// The error body, shortened.
+        detail: String,
+    },
+    /// A stored client registration was refused by its authorization server.
+    #[error("the stored client registration at {issuer} was refused: {cause}")]
+    StaleRegistration {
+        /// The issuer that refused it.
+        issuer: String,
+        /// The refusal.
+        cause: Box<ClientError>,
+    },
     /// The authorization server answered with an error (RFC 6749 §4.1.2.1).
     #[error("authorization denied: {0}")]
     AuthorizationDenied(ErrorResponse),

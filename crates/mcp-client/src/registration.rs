@@ -73,7 +73,8 @@ fn secret_method(metadata: &AuthorizationServerMetadata) -> TokenEndpointAuthMet
     }
 }
 
-/// Obtains a client id for `discovery.issuer`, reporting which way was taken.
+/// Obtains a client id for `discovery.issuer`, reporting which way was taken. The flag
+/// says whether the registration was reused from the store (it may be stale).
 pub async fn register(
     http: &reqwest::Client,
     discovery: &Discovery,
@@ -82,7 +83,7 @@ pub async fn register(
     redirect_uri: &str,
     clock: &dyn Clock,
     reporter: &Reporter,
-) -> Result<Registration> {
+) -> Result<(Registration, bool)> {
     let issuer = discovery.issuer.as_str();
     let metadata = &discovery.as_metadata;
 
@@ -102,7 +103,7 @@ pub async fn register(
                 ),
                 json!({"client_id": pre.client_id, "issuer": issuer, "token_endpoint_auth_method": method}),
             );
-            return Ok(Registration {
+            let registration = Registration {
                 issuer: issuer.to_owned(),
                 client_id: pre.client_id.clone(),
                 client_secret: pre.client_secret.clone().map(ClientSecret::new),
@@ -110,7 +111,8 @@ pub async fn register(
                 method: RegistrationMethod::PreRegistered,
                 redirect_uris: vec![redirect_uri.to_owned()],
                 registered_at: clock.now(),
-            });
+            };
+            return Ok((registration, false));
         }
         reporter.step(
             "registration.pre_registered_skipped",
@@ -144,7 +146,7 @@ pub async fn register(
                 ),
                 json!({"client_id": stored.client_id, "issuer": issuer, "method": stored.method}),
             );
-            return Ok(stored);
+            return Ok((stored, true));
         }
     }
 
@@ -167,7 +169,7 @@ pub async fn register(
             registered_at: clock.now(),
         };
         store.save_registration(registration.clone())?;
-        return Ok(registration);
+        return Ok((registration, false));
     }
     let cimd_reason = if metadata.supports_client_id_metadata_documents() {
         "the server supports Client ID Metadata Documents but no client.metadata_url is configured"
@@ -239,7 +241,7 @@ pub async fn register(
         registered_at: clock.now(),
     };
     store.save_registration(registration.clone())?;
-    Ok(registration)
+    Ok((registration, false))
 }
 
 fn method_name(method: RegistrationMethod) -> &'static str {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use mcp_auth_core::challenge::BearerChallenge;
-use mcp_auth_core::{Clock, ScopeSet};
+use mcp_auth_core::{Clock, OAuthErrorCode, ScopeSet};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     JsonObject, ProtocolVersion, Tool,
@@ -241,8 +241,33 @@ impl McpClient {
     }
 
     /// The whole authorization: discovery, registration, the code flow, the token.
-    /// `step_up` replaces scope selection with the given set.
+    /// `step_up` replaces scope selection with the given set. A stored registration the
+    /// server no longer knows (its store was reset) is dropped and replaced once.
     pub async fn authorize(
+        &self,
+        challenge: Option<&BearerChallenge>,
+        step_up: Option<ScopeSet>,
+    ) -> Result<AuthorizationSummary> {
+        match self.authorize_once(challenge, step_up.clone()).await {
+            Err(ClientError::StaleRegistration { issuer, cause }) => {
+                self.reporter.step(
+                    "registration.stale",
+                    format!("The authorization server refused the stored client ({cause}): forgetting it and registering again"),
+                    json!({"issuer": issuer, "error": cause.to_string()}),
+                );
+                self.store.remove_registration(&issuer)?;
+                self.authorize_once(challenge, step_up)
+                    .await
+                    .map_err(|e| match e {
+                        ClientError::StaleRegistration { cause, .. } => *cause,
+                        other => other,
+                    })
+            }
+            other => other,
+        }
+    }
+
+    async fn authorize_once(
         &self,
         challenge: Option<&BearerChallenge>,
         step_up: Option<ScopeSet>,
@@ -256,7 +281,7 @@ impl McpClient {
         )
         .await?;
         let mut listener = CallbackListener::bind(self.settings.callback_port).await?;
-        let registration = register(
+        let (registration, reused) = register(
             &self.http,
             &discovery,
             &self.settings,
@@ -289,6 +314,24 @@ impl McpClient {
                    "redirect_uri": listener.redirect_uri(), "resource": discovery.resource,
                    "scope": request.scope.as_ref().map(ToString::to_string)}),
         );
+        let stale = |e: ClientError| -> ClientError {
+            let refused_client = match &e {
+                ClientError::AuthorizationRejected { .. } => true,
+                ClientError::TokenEndpoint(body) => matches!(
+                    body.error,
+                    OAuthErrorCode::InvalidClient | OAuthErrorCode::UnauthorizedClient
+                ),
+                _ => false,
+            };
+            if reused && refused_client {
+                ClientError::StaleRegistration {
+                    issuer: discovery.issuer.to_string(),
+                    cause: Box::new(e),
+                }
+            } else {
+                e
+            }
+        };
         let query = run_user_agent(
             self.settings.mode,
             &self.http,
@@ -297,7 +340,8 @@ impl McpClient {
             self.settings.authorize_timeout,
             &self.reporter,
         )
-        .await?;
+        .await
+        .map_err(stale)?;
         let redirect_uri = listener.redirect_uri().to_owned();
         drop(listener);
         let iss_advertised = discovery
@@ -334,7 +378,8 @@ impl McpClient {
                 resource: &discovery.resource,
             },
         )
-        .await?;
+        .await
+        .map_err(stale)?;
         let mut credentials = Credentials {
             issuer: discovery.issuer.to_string(),
             resource: discovery.resource.clone(),

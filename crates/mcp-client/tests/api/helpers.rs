@@ -75,6 +75,10 @@ pub struct AsConfig {
     pub token_auth_methods: Option<Vec<String>>,
     /// Pre-registered confidential client (id, secret).
     pub confidential: Option<(String, String)>,
+    /// `/authorize` refuses (400, no redirect) client ids it did not issue.
+    pub check_clients: bool,
+    /// `/authorize` shows a page instead of redirecting at once; the test plays the user.
+    pub interactive: bool,
 }
 
 impl Default for AsConfig {
@@ -97,6 +101,8 @@ impl Default for AsConfig {
             scopes_supported: None,
             token_auth_methods: None,
             confidential: None,
+            check_clients: false,
+            interactive: false,
         }
     }
 }
@@ -128,6 +134,9 @@ pub struct AsState {
     codes: Mutex<BTreeMap<String, PendingCode>>,
     counter: AtomicU32,
     pub refreshes: AtomicU32,
+    pub clients: Mutex<std::collections::BTreeSet<String>>,
+    pending: Mutex<Vec<String>>,
+    approval: tokio::sync::Notify,
 }
 
 impl AsState {
@@ -183,6 +192,23 @@ impl MockAs {
 
     pub fn refreshes(&self) -> u32 {
         self.state.refreshes.load(Ordering::SeqCst)
+    }
+
+    /// Forgets every dynamically registered client (a restarted in-memory server).
+    pub fn forget_clients(&self) {
+        lock(&self.state.clients).clear();
+    }
+
+    /// Waits until the client opened the authorization page, and returns where the
+    /// server will send the user once they approve.
+    pub async fn next_approval(&self) -> String {
+        loop {
+            let notified = self.state.approval.notified();
+            if let Some(location) = lock(&self.state.pending).pop() {
+                return location;
+            }
+            notified.await;
+        }
     }
 
     pub fn revoke_all_access_tokens(&self) {
@@ -295,6 +321,7 @@ async fn as_handler(
                 base.rsplit(':').next().unwrap_or(""),
                 st.next()
             );
+            lock(&st.clients).insert(id.clone());
             let mut doc = json_body.clone();
             doc["client_id"] = json!(id);
             json_response(StatusCode::CREATED, doc)
@@ -305,6 +332,16 @@ async fn as_handler(
             };
             if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
                 return (StatusCode::BAD_REQUEST, "PKCE S256 required").into_response();
+            }
+            let client_id = params.get("client_id").cloned().unwrap_or_default();
+            let known = lock(&st.clients).contains(&client_id)
+                || client_id.starts_with("https://")
+                || config
+                    .confidential
+                    .as_ref()
+                    .is_some_and(|(id, _)| *id == client_id);
+            if config.check_clients && !known {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_client");
             }
             let code = format!("code-{}", st.next());
             lock(&st.codes).insert(
@@ -334,6 +371,16 @@ async fn as_handler(
                     }
                     IssParam::Absent => {}
                 }
+            }
+            if config.interactive {
+                lock(&st.pending).push(location.to_string());
+                st.approval.notify_one();
+                return (
+                    StatusCode::OK,
+                    [("content-type", "text/html")],
+                    "<p>Log in</p>",
+                )
+                    .into_response();
             }
             (StatusCode::FOUND, [("location", location.to_string())]).into_response()
         }

@@ -11,3 +11,4 @@ mod rejections;
 mod scopes;
 mod step_up;
 mod tokens;
+mod user_agent;
