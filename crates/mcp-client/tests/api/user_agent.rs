@@ -21,7 +21,10 @@ async fn headless_prints_the_url_and_waits_for_the_redirect() {
     )
     .await;
     let client = world.client();
-    let connecting = tokio::spawn(async move { client.connect().await.map(|c| drop(c)) });
+    let connecting = tokio::spawn(async move {
+        client.connect().await?.close().await;
+        Ok::<_, ClientError>(())
+    });
     let location = world.authorization_server.next_approval().await;
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     let page = reqwest::get(&location).await.unwrap();
