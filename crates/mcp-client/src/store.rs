@@ -294,3 +294,93 @@ fn tighten_permissions(path: &Path) -> std::result::Result<(), String> {
 fn tighten_permissions(_path: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(issuer: &str) -> Registration {
+        Registration {
+            issuer: issuer.to_owned(),
+            client_id: format!("client-of-{issuer}"),
+            client_secret: None,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            method: RegistrationMethod::Dcr,
+            redirect_uris: vec![],
+            registered_at: 0,
+        }
+    }
+
+    fn tokens(issuer: &str, obtained_at: i64) -> TokenRecord {
+        TokenRecord {
+            issuer: issuer.to_owned(),
+            resource: "http://localhost:8001/mcp".to_owned(),
+            server: "http://localhost:8001/mcp".to_owned(),
+            client_id: format!("client-of-{issuer}"),
+            token_endpoint: format!("{issuer}/token"),
+            access_token: AccessToken::new("at"),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            obtained_at,
+        }
+    }
+
+    #[test]
+    fn parallel_writers_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.json");
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let store = Store::new(&path);
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        store
+                            .save_registration(registration(&format!("https://as-{t}-{i}")))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(Store::new(&path).load().unwrap().registrations.len(), 40);
+    }
+
+    #[test]
+    fn tokens_are_kept_per_issuer_and_resource_and_the_newest_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("c.json"));
+        store.save_tokens(tokens("https://as1", 1)).unwrap();
+        store.save_tokens(tokens("https://as2", 2)).unwrap();
+        store.save_tokens(tokens("https://as1", 3)).unwrap();
+        let file = store.load().unwrap();
+        assert_eq!(file.tokens.len(), 2);
+        let newest = store
+            .tokens_for_server("http://localhost:8001/mcp/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (newest.issuer.as_str(), newest.obtained_at),
+            ("https://as1", 3)
+        );
+        store
+            .remove_tokens("https://as1", "http://localhost:8001/mcp")
+            .unwrap();
+        let left = store
+            .tokens_for_server("http://localhost:8001/mcp")
+            .unwrap()
+            .unwrap();
+        assert_eq!(left.issuer, "https://as2");
+    }
+
+    #[test]
+    fn an_absent_file_is_an_empty_store_and_garbage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        assert!(Store::new(&path).load().unwrap().tokens.is_empty());
+        std::fs::write(&path, "not json").unwrap();
+        assert!(Store::new(&path).load().is_err());
+    }
+}

@@ -274,3 +274,38 @@ async fn metadata_server_serves_the_client_id_metadata_document() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// Configuration from the environment (`MCP_CLIENT_SECTION__KEY`) is honoured, and a bad
+/// value names its variable.
+#[tokio::test]
+async fn environment_configuration_is_honoured_and_validated() {
+    let world = World::default().await;
+    let store = world.store_path();
+    let output = run(
+        s(&["tools", &world.resource_server.url]),
+        vec![
+            ("MCP_CLIENT_STORE__PATH", store.display().to_string()),
+            ("MCP_CLIENT_AUTHORIZE__MODE", "headless".to_owned()),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(store.exists());
+
+    let output = run(
+        s(&["status"]),
+        vec![("MCP_CLIENT_AUTHORIZE__MAX_AUTHORIZATIONS", "0".to_owned())],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("MCP_CLIENT_AUTHORIZE__MAX_AUTHORIZATIONS"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
