@@ -31,7 +31,7 @@ use crate::settings::Settings;
 use crate::store::{RegistrationMethod, Store};
 use crate::token::{ClientCredentials, CodeExchange, exchange_code};
 use crate::tokens::{Credentials, TokenManager};
-use crate::transport::{AuthFailure, AuthorizedHttp};
+use crate::transport::{AuthFailure, AuthorizedHttp, failure_of_initialize, failure_of_request};
 
 /// What an authorization produced (no secrets).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,6 +64,9 @@ pub struct McpClient {
     policy: UrlPolicy,
     tokens: Arc<TokenManager>,
     transport_http: AuthorizedHttp,
+    /// One authorization at a time: parallel operations refused together wait for the
+    /// first one's new token instead of each opening a browser.
+    authorizing: tokio::sync::Mutex<()>,
 }
 
 /// A live MCP session.
@@ -132,6 +135,7 @@ impl McpClient {
             policy,
             tokens,
             transport_http,
+            authorizing: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -156,6 +160,7 @@ impl McpClient {
         let mut authorizations = 0;
         loop {
             let _ = self.transport_http.take_failure();
+            let generation = self.tokens.generation();
             let transport = StreamableHttpClientTransport::with_client(
                 self.transport_http.clone(),
                 StreamableHttpClientTransportConfig::with_uri(self.server.as_str()),
@@ -185,17 +190,35 @@ impl McpClient {
                     });
                 }
                 Err(e) => {
-                    let Some(failure) = self.transport_http.take_failure() else {
+                    let recorded = self.transport_http.take_failure();
+                    let Some(failure) = failure_of_initialize(&e).or(recorded) else {
                         return Err(ClientError::Mcp(format!("initialize failed: {e}")));
                     };
-                    self.handle_failure(failure, &mut authorizations).await?;
+                    self.handle_failure(failure, generation, &mut authorizations)
+                        .await?;
                 }
             }
         }
     }
 
-    /// Turns a refusal into an authorization (bounded per operation).
-    async fn handle_failure(&self, failure: AuthFailure, authorizations: &mut u32) -> Result<()> {
+    /// Turns a refusal into an authorization (bounded per operation). `generation` is the
+    /// token generation the refused request started with: if the tokens changed since
+    /// (another operation authorized), the caller just retries.
+    async fn handle_failure(
+        &self,
+        failure: AuthFailure,
+        generation: u64,
+        authorizations: &mut u32,
+    ) -> Result<()> {
+        let _one_at_a_time = self.authorizing.lock().await;
+        if self.tokens.generation() != generation {
+            self.reporter.step(
+                "authorize.shared",
+                "Another operation obtained a new token meanwhile: retrying with it",
+                json!({}),
+            );
+            return Ok(());
+        }
         if *authorizations >= self.settings.max_authorizations {
             self.reporter.step(
                 "authorize.limit",
@@ -595,14 +618,18 @@ impl Connection {
         let mut authorizations = 0;
         loop {
             let _ = self.client.transport_http.take_failure();
+            let generation = self.client.tokens.generation();
             match op().await {
                 Ok(value) => return Ok(value),
                 Err(e) => {
-                    let Some(failure) = self.client.transport_http.take_failure() else {
+                    // The error itself says which refusal it was; the recorded one is the
+                    // fallback for error paths that lose the cause.
+                    let recorded = self.client.transport_http.take_failure();
+                    let Some(failure) = failure_of_request(&e).or(recorded) else {
                         return Err(ClientError::Mcp(format!("{what} failed: {e}")));
                     };
                     self.client
-                        .handle_failure(failure, &mut authorizations)
+                        .handle_failure(failure, generation, &mut authorizations)
                         .await?;
                     self.client.reporter.step(
                         "mcp.retry",

@@ -10,6 +10,7 @@
 //!   without a token and the session falls back to a new authorization.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mcp_auth_core::secret::{AccessToken, RefreshToken};
 use mcp_auth_core::token::TokenResponse;
@@ -86,6 +87,7 @@ pub struct TokenManager {
     clock: Arc<dyn Clock>,
     reporter: Reporter,
     margin: i64,
+    generation: AtomicU64,
 }
 
 impl TokenManager {
@@ -105,7 +107,15 @@ impl TokenManager {
             clock,
             reporter,
             margin,
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever an authorization installs new tokens (not on refresh, which the
+    /// transport does inside one request), so a refused operation can tell whether another
+    /// one already authorized while it waited.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// A copy of the current credentials.
@@ -124,6 +134,7 @@ impl TokenManager {
             );
         }
         *self.current.lock().await = Some(credentials);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The token to send now, refreshed first if it is about to expire.

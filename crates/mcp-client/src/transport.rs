@@ -188,3 +188,89 @@ impl StreamableHttpClient for AuthorizedHttp {
         .await
     }
 }
+
+/// The refusal carried by an error of the transport, if it is one: a 401 or a 403 that
+/// rmcp's HTTP client recognised from its `WWW-Authenticate` header.
+pub fn failure_in(error: &(dyn std::error::Error + 'static)) -> Option<AuthFailure> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(http) = e.downcast_ref::<HttpError>() {
+            match http {
+                StreamableHttpError::AuthRequired(x) => {
+                    return Some(AuthFailure::Unauthorized(x.www_authenticate_header.clone()));
+                }
+                StreamableHttpError::InsufficientScope(x) => {
+                    return Some(AuthFailure::InsufficientScope(
+                        x.www_authenticate_header.clone(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(dynamic) = e.downcast_ref::<rmcp::transport::DynamicTransportError>()
+            && let Some(found) = failure_in(dynamic.error.as_ref())
+        {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// [`failure_in`] for the error of an MCP request.
+pub fn failure_of_request(error: &rmcp::ServiceError) -> Option<AuthFailure> {
+    match error {
+        rmcp::ServiceError::TransportSend(dynamic) => failure_in(dynamic.error.as_ref()),
+        other => failure_in(other),
+    }
+}
+
+/// [`failure_in`] for the error of `initialize`.
+pub fn failure_of_initialize(error: &rmcp::service::ClientInitializeError) -> Option<AuthFailure> {
+    match error {
+        rmcp::service::ClientInitializeError::TransportError { error, .. } => {
+            failure_in(error.error.as_ref())
+        }
+        other => failure_in(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::transport::DynamicTransportError;
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+
+    use super::*;
+
+    fn wrapped(e: HttpError) -> rmcp::ServiceError {
+        rmcp::ServiceError::TransportSend(DynamicTransportError::from_parts(
+            "streamable-http",
+            std::any::TypeId::of::<AuthorizedHttp>(),
+            Box::new(e),
+        ))
+    }
+
+    #[test]
+    fn refusals_are_found_inside_request_errors() {
+        let e = wrapped(StreamableHttpError::InsufficientScope(
+            InsufficientScopeError::new("Bearer error=\"insufficient_scope\"".into(), None),
+        ));
+        assert_eq!(
+            failure_of_request(&e),
+            Some(AuthFailure::InsufficientScope(
+                "Bearer error=\"insufficient_scope\"".into()
+            ))
+        );
+        let e = wrapped(StreamableHttpError::AuthRequired(AuthRequiredError::new(
+            "Bearer".into(),
+        )));
+        assert_eq!(
+            failure_of_request(&e),
+            Some(AuthFailure::Unauthorized("Bearer".into()))
+        );
+        assert_eq!(
+            failure_of_request(&rmcp::ServiceError::TransportClosed),
+            None
+        );
+    }
+}

@@ -110,3 +110,19 @@ async fn first_challenge_on_a_later_request_is_handled_in_session() {
     assert_eq!(world.resource_server.initializes(), 1);
     connection.close().await;
 }
+
+/// Parallel calls refused together for the same missing scope cause one step-up, not one
+/// each; all of them then succeed.
+#[tokio::test]
+async fn parallel_refusals_share_one_step_up() {
+    let mut world = World::default().await;
+    let client = world.client();
+    let connection = client.connect().await.unwrap();
+    connection.call_tool("whoami", None).await.unwrap();
+    let calls = (0..4).map(|_| connection.call_tool("get_weather", None));
+    for result in futures::future::join_all(calls).await {
+        assert_eq!(result.unwrap().is_error, Some(false));
+    }
+    connection.close().await;
+    assert_eq!(world.authorizations().len(), 2);
+}
