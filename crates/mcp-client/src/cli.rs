@@ -61,6 +61,9 @@ pub struct AuthArgs {
     /// Seconds to wait for the authorization callback.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Without protected resource metadata, fall back to 2025-03-26 discovery.
+    #[arg(long)]
+    pub legacy_discovery: bool,
 }
 
 /// The commands.
@@ -175,6 +178,9 @@ fn settings_for(cli: &Cli, auth: Option<&AuthArgs>) -> Result<Settings> {
             crate::registration::check_metadata_url(url)
                 .map_err(|e| ClientError::invalid_url(url, e))?;
             settings.metadata_url = Some(url.clone());
+        }
+        if auth.legacy_discovery {
+            settings.legacy_discovery = true;
         }
         if let Some(secs) = auth.timeout {
             settings.authorize_timeout = Duration::from_secs(secs.max(1));
@@ -364,6 +370,7 @@ async fn conformance(url: &str, reporter: Reporter, clock: Arc<dyn Clock>) -> Re
     settings.mode = AuthorizeMode::Headless;
     settings.authorize_timeout = Duration::from_secs(20);
     settings.metadata_url = Some(CONFORMANCE_CLIENT_METADATA_URL.to_owned());
+    settings.legacy_discovery = true;
     if let Some(id) = context.get("client_id").and_then(Value::as_str) {
         settings.pre_registered = Some(PreRegistered {
             client_id: id.to_owned(),

@@ -32,6 +32,9 @@ pub enum PrmSource {
     PathInserted,
     /// `/.well-known/oauth-protected-resource`.
     Root,
+    /// None found: 2025-03-26 discovery (the MCP server's origin is the authorization
+    /// server), only when enabled.
+    Legacy,
 }
 
 /// How the metadata's `resource` relates to the server URL.
@@ -166,6 +169,7 @@ pub async fn discover(
     server: &Url,
     challenge: Option<&BearerChallenge>,
     policy: &UrlPolicy,
+    legacy: bool,
     reporter: &Reporter,
 ) -> Result<Discovery> {
     // D10: the header URL first, then the well-known candidates, each once.
@@ -209,6 +213,9 @@ pub async fn discover(
         }
     }
     let Some((prm_url, prm_source, prm)) = found else {
+        if legacy {
+            return legacy_discovery(http, server, challenge, policy, &tried, reporter).await;
+        }
         return Err(ClientError::NoResourceMetadata {
             tried: tried.join(", "),
         });
@@ -217,6 +224,7 @@ pub async fn discover(
         PrmSource::Header => "from the WWW-Authenticate header",
         PrmSource::PathInserted => "path-inserted well-known URL",
         PrmSource::Root => "root well-known URL",
+        PrmSource::Legacy => "2025-03-26 fallback",
     };
     reporter.step(
         "discovery.prm",
@@ -290,44 +298,61 @@ pub async fn authorization_server_metadata(
                 continue;
             }
         };
-        // RFC 8414 §3.3: exact string comparison, no normalisation.
-        if doc.issuer != issuer.as_str() {
-            return Err(ClientError::IssuerMismatch {
-                url: url.to_string(),
-                expected: issuer.to_string(),
-                found: doc.issuer,
-            });
-        }
-        if !doc.supports_s256() {
-            return Err(ClientError::PkceNotSupported {
-                issuer: issuer.to_string(),
-                found: doc.code_challenge_methods_supported.as_ref().map_or_else(
-                    || "nothing: the field is absent".to_owned(),
-                    |m| format!("[{}]", m.join(", ")),
-                ),
-            });
-        }
-        let authorization_endpoint = doc
-            .authorization_endpoint
-            .as_deref()
-            .ok_or(ClientError::MetadataIncomplete("authorization_endpoint"))?;
-        policy.check(authorization_endpoint, "authorization_endpoint")?;
-        let token_endpoint = doc
-            .token_endpoint
-            .as_deref()
-            .ok_or(ClientError::MetadataIncomplete("token_endpoint"))?;
-        policy.check(token_endpoint, "token_endpoint")?;
-        if let Some(registration) = doc.registration_endpoint.as_deref() {
-            policy.check(registration, "registration_endpoint")?;
-        }
-        if !doc.response_types_supported.is_empty()
-            && !doc.response_types_supported.iter().any(|t| t == "code")
-        {
-            return Err(ClientError::MetadataIncomplete(
-                "\"code\" in response_types_supported",
-            ));
-        }
-        reporter.step(
+        validate_as_metadata(&doc, issuer, &url, policy, reporter)?;
+        return Ok((url, doc));
+    }
+    Err(ClientError::NoAuthorizationServerMetadata {
+        issuer: issuer.to_string(),
+        tried: tried.join(", "),
+    })
+}
+
+/// D12, P1 and the endpoint checks on a metadata document fetched from `url`.
+fn validate_as_metadata(
+    doc: &AuthorizationServerMetadata,
+    issuer: &Issuer,
+    url: &Url,
+    policy: &UrlPolicy,
+    reporter: &Reporter,
+) -> Result<()> {
+    // RFC 8414 §3.3: exact string comparison, no normalisation.
+    if doc.issuer != issuer.as_str() {
+        return Err(ClientError::IssuerMismatch {
+            url: url.to_string(),
+            expected: issuer.to_string(),
+            found: doc.issuer.clone(),
+        });
+    }
+    if !doc.supports_s256() {
+        return Err(ClientError::PkceNotSupported {
+            issuer: issuer.to_string(),
+            found: doc.code_challenge_methods_supported.as_ref().map_or_else(
+                || "nothing: the field is absent".to_owned(),
+                |m| format!("[{}]", m.join(", ")),
+            ),
+        });
+    }
+    let authorization_endpoint = doc
+        .authorization_endpoint
+        .as_deref()
+        .ok_or(ClientError::MetadataIncomplete("authorization_endpoint"))?;
+    policy.check(authorization_endpoint, "authorization_endpoint")?;
+    let token_endpoint = doc
+        .token_endpoint
+        .as_deref()
+        .ok_or(ClientError::MetadataIncomplete("token_endpoint"))?;
+    policy.check(token_endpoint, "token_endpoint")?;
+    if let Some(registration) = doc.registration_endpoint.as_deref() {
+        policy.check(registration, "registration_endpoint")?;
+    }
+    if !doc.response_types_supported.is_empty()
+        && !doc.response_types_supported.iter().any(|t| t == "code")
+    {
+        return Err(ClientError::MetadataIncomplete(
+            "\"code\" in response_types_supported",
+        ));
+    }
+    reporter.step(
             "discovery.as_metadata",
             format!(
                 "Authorization server metadata at {url}: issuer {} matches exactly, PKCE S256 supported{}{}",
@@ -337,11 +362,73 @@ pub async fn authorization_server_metadata(
             ),
             json!({"url": url.as_str(), "document": doc}),
         );
-        return Ok((url, doc));
-    }
-    Err(ClientError::NoAuthorizationServerMetadata {
-        issuer: issuer.to_string(),
-        tried: tried.join(", "),
+    Ok(())
+}
+
+/// 2025-03-26 discovery, for servers without protected resource metadata: the MCP server's
+/// origin is the authorization server; its RFC 8414 metadata at the root, or else the
+/// default endpoints `/authorize`, `/token`, `/register`.
+async fn legacy_discovery(
+    http: &reqwest::Client,
+    server: &Url,
+    challenge: Option<&BearerChallenge>,
+    policy: &UrlPolicy,
+    tried: &[String],
+    reporter: &Reporter,
+) -> Result<Discovery> {
+    let origin = server.origin().ascii_serialization();
+    let issuer =
+        Issuer::parse(&origin).map_err(|e| ClientError::invalid_url(&origin, e.to_string()))?;
+    reporter.step(
+        "discovery.legacy",
+        format!(
+            "No protected resource metadata (tried {}): falling back to 2025-03-26 discovery, where the MCP server's origin {origin} is the authorization server",
+            tried.join(", ")
+        ),
+        json!({"issuer": origin}),
+    );
+    let url = well_known::authorization_server_metadata_url(&issuer.to_url());
+    let as_metadata = match fetch_json::<AuthorizationServerMetadata>(http, &url).await {
+        Ok(doc) => {
+            validate_as_metadata(&doc, &issuer, &url, policy, reporter)?;
+            doc
+        }
+        Err(why) => {
+            reporter.step(
+                "discovery.legacy_endpoints",
+                format!(
+                    "No authorization server metadata at {url} ({why}): using the default endpoints {origin}/authorize, {origin}/token and {origin}/register (PKCE S256 is used; the server's support cannot be checked)"
+                ),
+                json!({"url": url.as_str(), "reason": why}),
+            );
+            serde_json::from_value(json!({
+                "issuer": origin,
+                "authorization_endpoint": format!("{origin}/authorize"),
+                "token_endpoint": format!("{origin}/token"),
+                "registration_endpoint": format!("{origin}/register"),
+                "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"],
+            }))
+            .map_err(|e| ClientError::invalid_url(&origin, e.to_string()))?
+        }
+    };
+    // RFC 8707 still applies: the resource is the server itself.
+    let resource = ResourceUri::parse(server.as_str())
+        .map_err(|e| ClientError::invalid_url(server.as_str(), e.to_string()))?
+        .to_string();
+    let prm: ProtectedResourceMetadata =
+        serde_json::from_value(json!({"resource": resource, "authorization_servers": [origin]}))
+            .map_err(|e| ClientError::invalid_url(&origin, e.to_string()))?;
+    Ok(Discovery {
+        server: server.clone(),
+        challenge: challenge.cloned(),
+        prm_url: url.clone(),
+        prm_source: PrmSource::Legacy,
+        resource,
+        prm,
+        issuer,
+        as_metadata_url: url,
+        as_metadata,
     })
 }
 

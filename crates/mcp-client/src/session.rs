@@ -300,6 +300,7 @@ impl McpClient {
             &self.server,
             challenge,
             &self.policy,
+            self.settings.legacy_discovery,
             &self.reporter,
         )
         .await?;

@@ -30,6 +30,13 @@ struct RawSettings {
     authorize: RawAuthorize,
     tokens: RawTokens,
     http: RawHttp,
+    discovery: RawDiscovery,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    legacy_fallback: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +132,8 @@ pub struct Settings {
     pub allow_insecure_http: bool,
     /// Allow private addresses for discovered URLs.
     pub allow_private_addresses: bool,
+    /// Fall back to 2025-03-26 discovery when there is no protected resource metadata.
+    pub legacy_discovery: bool,
 }
 
 impl Settings {
@@ -212,6 +221,7 @@ impl Settings {
             http_timeout: Duration::from_secs(raw.http.timeout_secs),
             allow_insecure_http: raw.http.allow_insecure_http,
             allow_private_addresses: raw.http.allow_private_addresses,
+            legacy_discovery: raw.discovery.legacy_fallback,
         })
     }
 }

@@ -225,3 +225,94 @@ async fn steps_tell_the_journey_in_order_without_secrets() {
         "an authorization code leaked into the steps"
     );
 }
+
+fn legacy_world_configs(metadata: bool) -> (AsConfig, RsConfig) {
+    (
+        AsConfig {
+            advertise_iss: false,
+            iss: crate::helpers::IssParam::Absent,
+            ..AsConfig::default()
+        },
+        RsConfig {
+            prm_at: PrmAt::Nowhere,
+            challenge_scope: None,
+            legacy_as: Some(metadata),
+            ..RsConfig::default()
+        },
+    )
+}
+
+/// A server with no protected resource metadata is refused by default, before any request
+/// to an authorization server.
+#[tokio::test]
+async fn without_prm_the_client_stops_unless_legacy_discovery_is_on() {
+    let (a, r) = legacy_world_configs(true);
+    let mut world = World::start(a, r).await;
+    let err = world.client().connect().await.unwrap_err();
+    assert!(
+        matches!(err, mcp_client::ClientError::NoResourceMetadata { .. }),
+        "{err}"
+    );
+    assert!(world.authorization_server.log().is_empty());
+}
+
+/// 2025-03-26 discovery (opt-in): the AS metadata at the MCP server's origin, its issuer
+/// still checked exactly.
+#[tokio::test]
+async fn legacy_discovery_uses_metadata_at_the_server_origin() {
+    let (a, r) = legacy_world_configs(true);
+    let mut world = World::start(a, r).await;
+    world.authorization_server.config().issuer_override = Some(world.resource_server.base.clone());
+    let mut settings = world.settings();
+    settings.legacy_discovery = true;
+    let client = world.client_with(settings);
+    client.connect().await.unwrap().close().await;
+    let kinds = world.kinds();
+    assert!(kinds.contains(&"discovery.legacy".to_owned()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"discovery.as_metadata".to_owned()),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        world.authorizations()[0].params["resource"],
+        world.resource_server.url
+    );
+
+    // a wrong issuer is still refused on this path
+    world.authorization_server.config().issuer_override =
+        Some(format!("{}/oauth", world.resource_server.base));
+    mcp_client::store::Store::new(world.store_path())
+        .remove_tokens_for_server(&world.resource_server.url)
+        .unwrap();
+    let mut settings = world.settings();
+    settings.legacy_discovery = true;
+    let err = world.client_with(settings).connect().await.unwrap_err();
+    assert!(
+        matches!(err, mcp_client::ClientError::IssuerMismatch { .. }),
+        "{err}"
+    );
+}
+
+/// 2025-03-26 discovery without any metadata: `/authorize`, `/token`, `/register` at the
+/// MCP server's origin.
+#[tokio::test]
+async fn legacy_discovery_falls_back_to_default_endpoints() {
+    let (a, r) = legacy_world_configs(false);
+    let mut world = World::start(a, r).await;
+    let mut settings = world.settings();
+    settings.legacy_discovery = true;
+    let client = world.client_with(settings);
+    client.connect().await.unwrap().close().await;
+    assert!(
+        world
+            .kinds()
+            .contains(&"discovery.legacy_endpoints".to_owned())
+    );
+    let paths = world.resource_server.paths();
+    for p in ["/register", "/authorize", "/token"] {
+        assert!(
+            paths.contains(&p.to_owned()),
+            "{p} not used at the MCP origin: {paths:?}"
+        );
+    }
+}

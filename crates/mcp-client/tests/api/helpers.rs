@@ -498,6 +498,8 @@ pub enum PrmAt {
     PathInserted,
     /// `/.well-known/oauth-protected-resource`, not named; `resource` is the origin.
     Root,
+    /// No protected resource metadata at all (a 2025-03-26 server).
+    Nowhere,
 }
 
 #[derive(Debug, Clone)]
@@ -511,6 +513,9 @@ pub struct RsConfig {
     pub prm_metadata_url_override: Option<String>,
     /// 403 challenges name only the missing scope (not granted ∪ missing).
     pub challenge_only_missing: bool,
+    /// 2025-03-26 co-hosting: `Some(true)` serves the AS metadata at this origin,
+    /// `Some(false)` serves `/authorize`, `/token`, `/register` here (both forwarded to the AS).
+    pub legacy_as: Option<bool>,
 }
 
 impl Default for RsConfig {
@@ -524,6 +529,7 @@ impl Default for RsConfig {
             always_insufficient: None,
             prm_metadata_url_override: None,
             challenge_only_missing: false,
+            legacy_as: None,
         }
     }
 }
@@ -617,6 +623,7 @@ fn prm_url(base: &str, at: PrmAt) -> String {
             format!("{base}/.well-known/oauth-protected-resource/mcp")
         }
         PrmAt::Root => format!("{base}/.well-known/oauth-protected-resource"),
+        PrmAt::Nowhere => format!("{base}/nowhere"),
     }
 }
 
@@ -630,10 +637,10 @@ async fn rs_handler(
     uri: Uri,
     headers: HeaderMap,
     Query(_q): Query<BTreeMap<String, String>>,
-    body: Bytes,
+    raw: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -660,7 +667,20 @@ async fn rs_handler(
         }
     });
 
-    if method == Method::GET && format!("{}{}", st.base, path) == prm_location {
+    if let Some(metadata) = config.legacy_as {
+        let forwarded = if metadata {
+            path == "/.well-known/oauth-authorization-server"
+        } else {
+            matches!(path.as_str(), "/authorize" | "/token" | "/register")
+        };
+        if forwarded {
+            return forward(&authorization_server.base, &method, &uri, &headers, raw).await;
+        }
+    }
+    if method == Method::GET
+        && config.prm_at != PrmAt::Nowhere
+        && format!("{}{}", st.base, path) == prm_location
+    {
         let mut doc =
             json!({"resource": resource, "authorization_servers": [authorization_server.issuer]});
         if let Some(s) = &config.scopes_supported {
@@ -801,6 +821,36 @@ async fn rs_handler(
         StatusCode::OK,
         json!({"jsonrpc": "2.0", "id": id, "result": result}),
     )
+}
+
+/// Forwards a request to the authorization server, redirects included as they are.
+async fn forward(
+    base: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("{base}{}", uri.path_and_query().map_or("/", |p| p.as_str()));
+    let mut request = client.request(method.clone(), url).body(body);
+    for name in ["content-type", "authorization", "accept"] {
+        if let Some(v) = headers.get(name) {
+            request = request.header(name, v.clone());
+        }
+    }
+    let response = request.send().await.unwrap();
+    let mut out = axum::http::Response::builder().status(response.status().as_u16());
+    for name in ["content-type", "location", "cache-control"] {
+        if let Some(v) = response.headers().get(name) {
+            out = out.header(name, v.clone());
+        }
+    }
+    out.body(axum::body::Body::from(response.bytes().await.unwrap()))
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------
