@@ -11,10 +11,12 @@
 //! | [`tokens`] | live credentials, single-flight refresh | OAuth 2.1 §4.3 |
 //! | [`store`] | the `0600` credential file, bound to issuers | OAuth 2.1 §7.1 |
 //! | [`transport`] | the bearer-adding HTTP client under rmcp | RFC 6750 §2.1 |
-//! | [`session`] | the MCP session, authorization and step-up | MCP 2025-11-25 |
+//! | [`session`] | one server: authorization and step-up orchestration | MCP 2025-11-25 |
+//! | [`connection`] | the MCP session and its operations, retried after authorization | MCP 2025-11-25 |
 
 pub mod authorize;
 pub mod cli;
+pub mod connection;
 pub mod discovery;
 pub mod error;
 pub mod http;
@@ -28,7 +30,8 @@ pub mod token;
 pub mod tokens;
 pub mod transport;
 
+pub use connection::Connection;
 pub use error::{ClientError, Result};
 pub use report::{OutputMode, Reporter};
-pub use session::{Connection, McpClient};
+pub use session::McpClient;
 pub use settings::{AuthorizeMode, Settings};

@@ -10,18 +10,15 @@ use std::sync::Arc;
 
 use mcp_auth_core::challenge::BearerChallenge;
 use mcp_auth_core::{Clock, OAuthErrorCode, ScopeSet};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    JsonObject, ProtocolVersion, Tool,
-};
-use rmcp::service::RunningService;
+use rmcp::ServiceExt;
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::json;
 use url::Url;
 
 use crate::authorize::{AuthorizationRequest, CallbackListener, RequestParams, run_user_agent};
+use crate::connection::Connection;
 use crate::discovery::{self, Discovery, report_challenge};
 use crate::error::{ClientError, Result};
 use crate::http::{UrlPolicy, oauth_client};
@@ -30,8 +27,8 @@ use crate::report::Reporter;
 use crate::settings::Settings;
 use crate::store::{RegistrationMethod, Store};
 use crate::token::{ClientCredentials, CodeExchange, exchange_code};
-use crate::tokens::{Credentials, TokenManager};
-use crate::transport::{AuthFailure, AuthorizedHttp, failure_of_initialize, failure_of_request};
+use crate::tokens::{Credentials, TokenManager, load_credentials};
+use crate::transport::{AuthFailure, AuthorizedHttp, failure_of_initialize};
 
 /// What an authorization produced (no secrets).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -55,25 +52,18 @@ pub struct AuthorizationSummary {
 /// A client for one MCP server.
 #[derive(Debug)]
 pub struct McpClient {
-    settings: Settings,
-    server: Url,
-    http: reqwest::Client,
-    store: Store,
-    clock: Arc<dyn Clock>,
-    reporter: Reporter,
-    policy: UrlPolicy,
-    tokens: Arc<TokenManager>,
-    transport_http: AuthorizedHttp,
+    pub(crate) settings: Settings,
+    pub(crate) server: Url,
+    pub(crate) http: reqwest::Client,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) reporter: Reporter,
+    pub(crate) policy: UrlPolicy,
+    pub(crate) tokens: Arc<TokenManager>,
+    pub(crate) transport_http: AuthorizedHttp,
     /// One authorization at a time: parallel operations refused together wait for the
     /// first one's new token instead of each opening a browser.
-    authorizing: tokio::sync::Mutex<()>,
-}
-
-/// A live MCP session.
-#[derive(Debug)]
-pub struct Connection {
-    client: Arc<McpClient>,
-    service: RunningService<RoleClient, ClientConfig>,
+    pub(crate) authorizing: tokio::sync::Mutex<()>,
 }
 
 impl McpClient {
@@ -184,10 +174,7 @@ impl McpClient {
                         ),
                         json!({"server": self.server.as_str(), "protocol_version": version}),
                     );
-                    return Ok(Connection {
-                        client: self.clone(),
-                        service,
-                    });
+                    return Ok(Connection::new(self.clone(), service));
                 }
                 Err(e) => {
                     let recorded = self.transport_http.take_failure();
@@ -204,7 +191,7 @@ impl McpClient {
     /// Turns a refusal into an authorization (bounded per operation). `generation` is the
     /// token generation the refused request started with: if the tokens changed since
     /// (another operation authorized), the caller just retries.
-    async fn handle_failure(
+    pub(crate) async fn handle_failure(
         &self,
         failure: AuthFailure,
         generation: u64,
@@ -497,153 +484,5 @@ impl McpClient {
             json!({"scope": scope.as_ref().map(ToString::to_string), "source": source}),
         );
         scope
-    }
-}
-
-/// The stored credentials for `server`, with the client identification to refresh them.
-fn load_credentials(
-    store: &Store,
-    settings: &Settings,
-    server: &Url,
-) -> Result<Option<Credentials>> {
-    let Some(record) = store.tokens_for_server(server.as_str())? else {
-        return Ok(None);
-    };
-    let registration = store
-        .registration(&record.issuer)?
-        .filter(|r| r.client_id == record.client_id);
-    let client = match (registration, &settings.pre_registered) {
-        (Some(r), _) => ClientCredentials {
-            client_id: r.client_id,
-            client_secret: r.client_secret,
-            method: r.token_endpoint_auth_method,
-        },
-        (None, Some(pre)) if pre.client_id == record.client_id => ClientCredentials {
-            client_id: pre.client_id.clone(),
-            client_secret: pre
-                .client_secret
-                .clone()
-                .map(mcp_auth_core::secret::ClientSecret::new),
-            method: if pre.client_secret.is_some() {
-                mcp_auth_core::metadata::TokenEndpointAuthMethod::ClientSecretBasic
-            } else {
-                mcp_auth_core::metadata::TokenEndpointAuthMethod::None
-            },
-        },
-        _ => ClientCredentials {
-            client_id: record.client_id.clone(),
-            client_secret: None,
-            method: mcp_auth_core::metadata::TokenEndpointAuthMethod::None,
-        },
-    };
-    Ok(Some(Credentials {
-        issuer: record.issuer,
-        resource: record.resource,
-        server: record.server,
-        token_endpoint: record.token_endpoint,
-        client,
-        access_token: record.access_token,
-        refresh_token: record.refresh_token,
-        expires_at: record.expires_at,
-        scope: record
-            .scope
-            .as_deref()
-            .and_then(|s| ScopeSet::parse(s).ok()),
-    }))
-}
-
-impl Connection {
-    /// The client.
-    pub fn client(&self) -> &Arc<McpClient> {
-        &self.client
-    }
-
-    /// `tools/list` (all pages).
-    pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        let tools = self
-            .with_auth("tools/list", || self.service.list_all_tools())
-            .await?;
-        self.client.reporter.step(
-            "mcp.tools_list",
-            format!(
-                "tools/list: {} tool(s): {}",
-                tools.len(),
-                tools
-                    .iter()
-                    .map(|t| t.name.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            json!({"count": tools.len()}),
-        );
-        Ok(tools)
-    }
-
-    /// `tools/call`.
-    pub async fn call_tool(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-    ) -> Result<CallToolResult> {
-        let result = self
-            .with_auth("tools/call", || {
-                let mut params = CallToolRequestParams::new(name.to_owned());
-                if let Some(args) = arguments.clone() {
-                    params = params.with_arguments(args);
-                }
-                self.service.call_tool(params)
-            })
-            .await?;
-        self.client.reporter.step(
-            "mcp.tools_call",
-            format!(
-                "tools/call {name}: {}",
-                if result.is_error == Some(true) {
-                    "the tool reported an error"
-                } else {
-                    "ok"
-                }
-            ),
-            json!({"tool": name, "is_error": result.is_error}),
-        );
-        Ok(result)
-    }
-
-    /// Runs one MCP operation, authorizing or stepping up on refusals, then retrying on
-    /// the same session.
-    async fn with_auth<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, rmcp::ServiceError>>,
-    {
-        let mut authorizations = 0;
-        loop {
-            let _ = self.client.transport_http.take_failure();
-            let generation = self.client.tokens.generation();
-            match op().await {
-                Ok(value) => return Ok(value),
-                Err(e) => {
-                    // The error itself says which refusal it was; the recorded one is the
-                    // fallback for error paths that lose the cause.
-                    let recorded = self.client.transport_http.take_failure();
-                    let Some(failure) = failure_of_request(&e).or(recorded) else {
-                        return Err(ClientError::Mcp(format!("{what} failed: {e}")));
-                    };
-                    self.client
-                        .handle_failure(failure, generation, &mut authorizations)
-                        .await?;
-                    self.client.reporter.step(
-                        "mcp.retry",
-                        format!("Retrying {what} on the same MCP session with the new token"),
-                        json!({"operation": what}),
-                    );
-                }
-            }
-        }
-    }
-
-    /// Closes the session.
-    pub async fn close(self) {
-        let _ = self.service.cancel().await;
     }
 }

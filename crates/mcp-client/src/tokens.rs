@@ -18,7 +18,11 @@ use mcp_auth_core::{Clock, ScopeSet};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use url::Url;
+
+use crate::error::Result;
 use crate::report::Reporter;
+use crate::settings::Settings;
 use crate::store::{Store, TokenRecord};
 use crate::token::{ClientCredentials, refresh};
 
@@ -247,4 +251,56 @@ impl TokenManager {
             );
         }
     }
+}
+
+/// The stored credentials for `server`, with the client identification to refresh them.
+pub fn load_credentials(
+    store: &Store,
+    settings: &Settings,
+    server: &Url,
+) -> Result<Option<Credentials>> {
+    let Some(record) = store.tokens_for_server(server.as_str())? else {
+        return Ok(None);
+    };
+    let registration = store
+        .registration(&record.issuer)?
+        .filter(|r| r.client_id == record.client_id);
+    let client = match (registration, &settings.pre_registered) {
+        (Some(r), _) => ClientCredentials {
+            client_id: r.client_id,
+            client_secret: r.client_secret,
+            method: r.token_endpoint_auth_method,
+        },
+        (None, Some(pre)) if pre.client_id == record.client_id => ClientCredentials {
+            client_id: pre.client_id.clone(),
+            client_secret: pre
+                .client_secret
+                .clone()
+                .map(mcp_auth_core::secret::ClientSecret::new),
+            method: if pre.client_secret.is_some() {
+                mcp_auth_core::metadata::TokenEndpointAuthMethod::ClientSecretBasic
+            } else {
+                mcp_auth_core::metadata::TokenEndpointAuthMethod::None
+            },
+        },
+        _ => ClientCredentials {
+            client_id: record.client_id.clone(),
+            client_secret: None,
+            method: mcp_auth_core::metadata::TokenEndpointAuthMethod::None,
+        },
+    };
+    Ok(Some(Credentials {
+        issuer: record.issuer,
+        resource: record.resource,
+        server: record.server,
+        token_endpoint: record.token_endpoint,
+        client,
+        access_token: record.access_token,
+        refresh_token: record.refresh_token,
+        expires_at: record.expires_at,
+        scope: record
+            .scope
+            .as_deref()
+            .and_then(|s| ScopeSet::parse(s).ok()),
+    }))
 }

@@ -6,6 +6,8 @@
 mod cli;
 mod discovery;
 mod helpers;
+mod mock_as;
+mod mock_rs;
 mod registration;
 mod rejections;
 mod scopes;
