@@ -276,8 +276,13 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
                 if registrations.is_empty() && tokens.is_empty() {
                     println!("Nothing stored.");
                 }
-                for r in &file.registrations {
-                    println!("client {} at {} ({:?})", r.1.client_id, r.0, r.1.method);
+                for (issuer, r) in &file.registrations {
+                    let method = serde_json::to_value(r.method).unwrap_or_default();
+                    println!(
+                        "client {} at {issuer} ({})",
+                        r.client_id,
+                        method.as_str().unwrap_or_default()
+                    );
                 }
                 for t in &file.tokens {
                     let expiry = t.expires_at.map_or_else(

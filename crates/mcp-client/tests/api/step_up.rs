@@ -126,3 +126,29 @@ async fn parallel_refusals_share_one_step_up() {
     connection.close().await;
     assert_eq!(world.authorizations().len(), 2);
 }
+
+/// `login` against a server that lets `initialize` through: no challenge, so discovery
+/// starts from the well-known URLs and scope comes from `scopes_supported`.
+#[tokio::test]
+async fn login_without_a_challenge_discovers_through_well_known_urls() {
+    let mut world = World::start(
+        AsConfig::default(),
+        RsConfig {
+            initialize_without_token: true,
+            ..RsConfig::default()
+        },
+    )
+    .await;
+    let summary = world.client().login().await.unwrap();
+    assert_eq!(summary.scope.as_deref(), Some("mcp:tools"));
+    let kinds = world.kinds();
+    assert_eq!(kinds[0], "discovery.probe", "{kinds:?}");
+    assert_eq!(
+        world.step("discovery.prm").unwrap().detail["source"],
+        "path_inserted"
+    );
+    assert_eq!(
+        world.step("authorize.scope").unwrap().detail["source"],
+        "from the resource's scopes_supported"
+    );
+}
