@@ -349,10 +349,8 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
             reporter.say(format!(
                 "serving the Client ID Metadata Document for client id {url}"
             ));
-            crate::metadata_server::run(listener, url, &settings.client_name, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            crate::metadata_server::run(listener, url, &settings.client_name, shutdown_signal())
+                .await?;
             Ok(Value::Null)
         }
         Command::Conformance { url } => conformance(url, reporter, clock).await,
@@ -414,6 +412,28 @@ async fn conformance(url: &str, reporter: Reporter, clock: Arc<dyn Clock>) -> Re
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     outcome
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 fn parse_args(args: Option<&str>) -> Result<Option<JsonObject>> {

@@ -309,3 +309,56 @@ async fn environment_configuration_is_honoured_and_validated() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The `serve-metadata` binary prints `listening on …`, serves the document, and stops
+/// cleanly on SIGTERM.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_metadata_binary_announces_serves_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "serve-metadata",
+            "--url",
+            "http://127.0.0.1/clients/c.json",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let doc: Value = reqwest::get(format!("{base}/clients/c.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["client_id"], "http://127.0.0.1/clients/c.json");
+    let pid = child.id().to_string();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+}
