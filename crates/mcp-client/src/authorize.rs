@@ -242,6 +242,10 @@ pub async fn run_user_agent(
                     json!({"url": url.as_str(), "redirect_uri": listener.redirect_uri()}),
                 );
                 reporter.say(url.as_str());
+                if reporter.mode() == crate::report::OutputMode::Json {
+                    // Scripts driving the login need the URL while the client waits.
+                    eprintln!("{}", json!({"authorization_url": url.as_str()}));
+                }
             }
         }
     }

@@ -44,7 +44,7 @@ pub struct Cli {
 pub struct AuthArgs {
     /// Don't open a browser: print the URL, and follow an immediate redirect of an
     /// auto-approving authorization server.
-    #[arg(long)]
+    #[arg(long, visible_alias = "no-browser")]
     pub headless: bool,
     /// A pre-registered client id.
     #[arg(long, value_name = "ID")]

@@ -362,3 +362,55 @@ async fn serve_metadata_binary_announces_serves_and_stops_on_sigterm() {
     .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Headless with `--json` against a server that shows a page: the authorization URL
+/// comes as a JSON line on stderr while the client waits; a script that follows it (the
+/// "browser") completes the login.
+#[tokio::test]
+async fn json_headless_announces_the_authorization_url_on_stderr() {
+    use std::io::BufRead;
+    let world = World::start(
+        AsConfig {
+            interactive: true,
+            ..AsConfig::default()
+        },
+        RsConfig::default(),
+    )
+    .await;
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "--json",
+            "--store",
+            &world.store_path().display().to_string(),
+            "login",
+            &world.resource_server.url,
+            "--no-browser",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let announced = tokio::task::spawn_blocking(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(url) = v["authorization_url"].as_str()
+            {
+                return url.to_owned();
+            }
+        }
+        panic!("no authorization_url line on stderr");
+    })
+    .await
+    .unwrap();
+    assert!(announced.contains("/authorize?"), "{announced}");
+    // The user approves: the server sends the browser to the client's listener.
+    let location = world.authorization_server.next_approval().await;
+    reqwest::get(&location).await.unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(json_of(&output)["ok"], true);
+}
