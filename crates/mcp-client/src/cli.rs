@@ -369,7 +369,7 @@ async fn conformance(url: &str, reporter: Reporter, clock: Arc<dyn Clock>) -> Re
         std::process::id(),
         mcp_auth_core::secret::random_urlsafe(6)
     ));
-    let mut settings = Settings::defaults_with_store(dir.join("credentials.json"));
+    let mut settings = Settings::defaults_with_store(dir.join("credentials.json"))?;
     settings.mode = AuthorizeMode::Headless;
     settings.authorize_timeout = Duration::from_secs(20);
     settings.metadata_url = Some(CONFORMANCE_CLIENT_METADATA_URL.to_owned());

@@ -463,10 +463,11 @@ impl McpClient {
                 .scopes_supported
                 .as_ref()
                 .is_some_and(|s| s.iter().any(|x| x == "offline_access"));
-        if offline && let Some(s) = scope.as_mut() {
-            s.insert(
-                mcp_auth_core::Scope::parse("offline_access").unwrap_or_else(|_| unreachable!()),
-            );
+        if offline
+            && let Some(s) = scope.as_mut()
+            && let Ok(offline_access) = mcp_auth_core::Scope::parse("offline_access")
+        {
+            s.insert(offline_access);
         }
         self.reporter.step(
             "authorize.scope",

@@ -161,16 +161,14 @@ impl Settings {
         Self::validate(raw)
     }
 
-    /// The compiled defaults, with the store at `store_path` (for tests and embedding).
-    pub fn defaults_with_store(store_path: PathBuf) -> Self {
-        let raw: Result<RawSettings, _> = toml_defaults();
-        match raw.and_then(Self::validate) {
-            Ok(mut settings) => {
-                settings.store_path = store_path;
-                settings
-            }
-            Err(e) => unreachable!("the compiled defaults are valid: {e}"),
-        }
+    /// The compiled defaults, with the store at `store_path` (for tests, embedding and the
+    /// conformance mode). Needs no home directory.
+    pub fn defaults_with_store(store_path: PathBuf) -> Result<Self> {
+        let mut raw = toml_defaults()?;
+        raw.store.path = store_path.display().to_string();
+        let mut settings = Self::validate(raw)?;
+        settings.store_path = store_path;
+        Ok(settings)
     }
 
     fn validate(raw: RawSettings) -> Result<Self> {
@@ -251,7 +249,7 @@ mod tests {
 
     #[test]
     fn compiled_defaults_validate() {
-        let settings = Settings::defaults_with_store(PathBuf::from("x.json"));
+        let settings = Settings::defaults_with_store(PathBuf::from("x.json")).unwrap();
         assert_eq!(settings.mode, AuthorizeMode::Browser);
         assert_eq!(settings.max_authorizations, 3);
         assert!(settings.pre_registered.is_none());

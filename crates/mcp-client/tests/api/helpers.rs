@@ -91,7 +91,7 @@ impl World {
     }
 
     pub fn settings(&self) -> Settings {
-        let mut settings = Settings::defaults_with_store(self.store_path());
+        let mut settings = Settings::defaults_with_store(self.store_path()).unwrap();
         settings.mode = AuthorizeMode::Headless;
         settings.authorize_timeout = Duration::from_secs(10);
         settings
