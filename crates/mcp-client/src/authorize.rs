@@ -3,6 +3,7 @@
 //! (`127.0.0.1`, ephemeral port) that catches the redirect; the browser or headless user
 //! agent; and the checks on the response (`state`, then `iss`, then `error`, then `code`).
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use axum::extract::{RawQuery, State};
@@ -244,7 +245,8 @@ pub async fn run_user_agent(
                 reporter.say(url.as_str());
                 if reporter.mode() == crate::report::OutputMode::Json {
                     // Scripts driving the login need the URL while the client waits.
-                    eprintln!("{}", json!({"authorization_url": url.as_str()}));
+                    let line = json!({"authorization_url": url.as_str()});
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 }
             }
         }

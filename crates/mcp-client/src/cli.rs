@@ -18,6 +18,13 @@ use crate::session::McpClient;
 use crate::settings::{AuthorizeMode, PreRegistered, Settings};
 use crate::store::Store;
 
+/// `println!` without the panic on a closed stdout (`mcp-client tools … | head -1`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A client for authorization-protected MCP servers.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-client", version, about, long_about = None)]
@@ -148,7 +155,7 @@ pub async fn main() -> i32 {
                 Ok(value) => json!({"ok": true, "steps": reporter.steps(), "result": value}),
                 Err(e) => json!({"ok": false, "steps": reporter.steps(), "error": e.to_string()}),
             };
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         (_, Err(e)) => {
             let _ = writeln!(std::io::stderr(), "error: {e}");
@@ -205,10 +212,10 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
             if *show_token && let Some(c) = client.tokens().snapshot().await {
                 value["access_token"] = Value::String(c.access_token.secret().to_owned());
                 if human {
-                    println!("{}", c.access_token.secret());
+                    out!("{}", c.access_token.secret());
                 }
             } else if human {
-                println!(
+                out!(
                     "Logged in to {url} via {} (scope: {})",
                     summary.issuer,
                     summary.scope.as_deref().unwrap_or("unspecified")
@@ -272,13 +279,13 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
                 })
                 .collect();
             if human {
-                println!("Credential file: {}", store.path().display());
+                out!("Credential file: {}", store.path().display());
                 if registrations.is_empty() && tokens.is_empty() {
-                    println!("Nothing stored.");
+                    out!("Nothing stored.");
                 }
                 for (issuer, r) in &file.registrations {
                     let method = serde_json::to_value(r.method).unwrap_or_default();
-                    println!(
+                    out!(
                         "client {} at {issuer} ({})",
                         r.client_id,
                         method.as_str().unwrap_or_default()
@@ -295,7 +302,7 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
                             }
                         },
                     );
-                    println!(
+                    out!(
                         "{}: tokens from {} (scope: {}, {expiry}, refresh token: {})",
                         t.server,
                         t.issuer,
@@ -330,7 +337,7 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
                 json!({"removed": gone.len(), "registrations_forgotten": forgotten}),
             );
             if human {
-                println!(
+                out!(
                     "Logged out of {url} ({} token record(s) removed)",
                     gone.len()
                 );
@@ -345,7 +352,7 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
             let addr = listener
                 .local_addr()
                 .map_err(|e| ClientError::io("reading the bound address", e))?;
-            println!("listening on http://{addr}");
+            out!("listening on http://{addr}");
             reporter.say(format!(
                 "serving the Client ID Metadata Document for client id {url}"
             ));
@@ -447,12 +454,12 @@ fn parse_args(args: Option<&str>) -> Result<Option<JsonObject>> {
 
 fn print_tools(tools: &[Tool]) {
     if tools.is_empty() {
-        println!("(no tools)");
+        out!("(no tools)");
     }
     for tool in tools {
         match tool.description.as_deref() {
-            Some(d) => println!("{}  —  {d}", tool.name),
-            None => println!("{}", tool.name),
+            Some(d) => out!("{}  —  {d}", tool.name),
+            None => out!("{}", tool.name),
         }
     }
 }
@@ -460,14 +467,14 @@ fn print_tools(tools: &[Tool]) {
 fn print_result(result: &CallToolResult) {
     for block in &result.content {
         match block.as_text() {
-            Some(text) => println!("{}", text.text),
-            None => println!("{}", serde_json::to_string(block).unwrap_or_default()),
+            Some(text) => out!("{}", text.text),
+            None => out!("{}", serde_json::to_string(block).unwrap_or_default()),
         }
     }
     if let Some(structured) = &result.structured_content {
-        println!("{structured}");
+        out!("{structured}");
     }
     if result.is_error == Some(true) {
-        println!("(the tool reported an error)");
+        out!("(the tool reported an error)");
     }
 }
