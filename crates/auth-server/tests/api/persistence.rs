@@ -1,0 +1,79 @@
+//! State survives a restart: the signing key and refresh tokens; key rotation keeps old
+//! keys published.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, spawn_in};
+
+/// After a graceful restart on the same data directory, the JWKS is the same and a refresh
+/// token issued before the restart still works.
+#[tokio::test]
+async fn refresh_tokens_and_the_signing_key_survive_a_restart() {
+    let app = spawn_app().await;
+    let jwks_before: Value = app.get("/jwks").await.json().await.unwrap();
+    let t = app.tokens_for("public-client", &[]).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let at = t["access_token"].as_str().unwrap().to_owned();
+    let clock = app.clock.clone();
+    let old_issuer = app.base.clone();
+    let dir = app.stop().await;
+
+    let app = spawn_in(dir, clock, |_| {}).await;
+    let jwks_after: Value = app.get("/jwks").await.json().await.unwrap();
+    assert_eq!(jwks_before, jwks_after);
+    // The new process listens on another port (another issuer string), so check the old
+    // token's signature against the reloaded JWKS directly.
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/jwks").await.json().await.unwrap();
+    let verifier = mcp_auth_core::jwt::AccessTokenVerifier::new(
+        old_issuer,
+        mcp_auth_core::ResourceUri::parse(crate::helpers::RESOURCE).unwrap(),
+        &mcp_auth_core::jwt::SigningAlgorithm::ALL,
+        &jwks,
+    );
+    verifier.verify(&at, app.clock_now()).unwrap();
+    let r = app.refresh("public-client", &rt).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Rotation: a new active key signs new tokens; the old key stays in the JWKS until its
+/// tokens have expired, then disappears.
+#[tokio::test]
+async fn rotated_keys_stay_published_until_their_tokens_expire() {
+    let app = spawn_app().await;
+    let old_token = app.tokens_for("public-client", &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = app.clock_now();
+    let new_kid = auth_server::keys::rotate(
+        app.state.store.as_ref(),
+        app.state.settings.signing_algorithm,
+        now,
+    )
+    .await
+    .unwrap();
+    app.state.maintain().await.unwrap();
+    let jwks: Value = app.get("/jwks").await.json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let new_token = app.tokens_for("public-client", &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            new_token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], new_kid.as_str());
+    assert_eq!(app.introspect(&old_token).await["active"], true);
+    app.clock.advance(900 + 31);
+    app.state.maintain().await.unwrap();
+    let jwks: Value = app.get("/jwks").await.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kid"], new_kid.as_str());
+}
