@@ -7,6 +7,7 @@ mod authorize;
 mod cimd;
 mod helpers;
 mod introspect_revoke;
+mod login;
 mod metadata;
 mod persistence;
 mod register;
