@@ -80,7 +80,8 @@ pub fn app(state: AppState) -> Router {
     let api = if issuer_path.is_empty() {
         api
     } else {
-        Router::new().nest(&issuer_path, api)
+        // Error pages link the stylesheet from the root: serve it there too.
+        Router::new().nest(&issuer_path, api).merge(pages::router())
     };
     let metadata = routes::metadata::router(&issuer_path).layer(cors());
     Router::new()

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod authorize;
+mod browser;
 mod cimd;
 mod helpers;
 mod introspect_revoke;
