@@ -64,10 +64,10 @@ async fn start_driver() -> Driver {
     let http = reqwest::Client::new();
     // Readiness: poll the status endpoint until chromedriver answers.
     for _ in 0..200 {
-        if let Ok(r) = http.get(&status).send().await {
-            if r.status().is_success() {
-                return driver;
-            }
+        if let Ok(r) = http.get(&status).send().await
+            && r.status().is_success()
+        {
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
