@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod authorize;
+mod binary;
 mod browser;
 mod cimd;
 mod helpers;

@@ -1,0 +1,150 @@
+//! The `auth-server` binary: the `listening on` line, layered configuration from the
+//! environment, validation errors, graceful SIGTERM, and the admin subcommands.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::spawn_in;
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
+
+fn command(data_dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("AUTH_SERVER_HTTP__PORT", "0")
+        .env("AUTH_SERVER_DATABASE__DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn");
+    c
+}
+
+/// Zero configuration plus env overrides: prints exactly `listening on http://<addr>` on
+/// stdout, serves the configured issuer, and exits cleanly on SIGTERM.
+#[tokio::test]
+async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .env("AUTH_SERVER_ISSUER", "http://auth.test.example:9000")
+        .env("AUTH_SERVER_TOKENS__ACCESS_TOKEN_TTL_SECONDS", "120")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let metadata: Value = reqwest::get(format!(
+        "http://{addr}/.well-known/oauth-authorization-server"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(metadata["issuer"], "http://auth.test.example:9000");
+    assert_eq!(
+        metadata["token_endpoint"],
+        "http://auth.test.example:9000/token"
+    );
+    assert!(
+        dir.path().join("auth-server.db").exists(),
+        "SQLite file in the data directory"
+    );
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// A bad value stops the start with the key and its environment variable named.
+#[test]
+fn invalid_settings_name_the_key_and_env_var() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .env("AUTH_SERVER_TOKENS__AUTHORIZATION_CODE_TTL_SECONDS", "3600")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tokens.authorization_code_ttl_seconds"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AUTH_SERVER_TOKENS__AUTHORIZATION_CODE_TTL_SECONDS"),
+        "{stderr}"
+    );
+}
+
+/// `user add` stores an argon2 hash (password from stdin); `key rotate` adds an active key
+/// and keeps the old one published; a server on the same data directory sees both.
+#[tokio::test]
+async fn admin_commands_add_users_and_rotate_keys() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut child = command(dir.path())
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "user",
+            "--display-name",
+            "Alice",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice-password-1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for _ in 0..2 {
+        let out = command(dir.path())
+            .args(["key", "rotate"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let out = command(dir.path()).args(["key", "list"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert_eq!(listing.matches("active").count(), 1, "{listing}");
+
+    let clock =
+        mcp_auth_core::FixedClock::new(mcp_auth_core::Clock::now(&mcp_auth_core::SystemClock));
+    let app = spawn_in(dir.clone(), clock, |_| {}).await;
+    let alice = app
+        .state
+        .store
+        .get_user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(alice.password_hash.starts_with("$argon2"));
+    assert!(auth_server::security::verify_password(
+        "alice-password-1",
+        &alice.password_hash
+    ));
+    assert_eq!(alice.display_name.as_deref(), Some("Alice"));
+    let jwks: Value = app.get("/jwks").await.json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+}
