@@ -318,11 +318,16 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
+        // AUTH_SERVER_CONFIG names the file (see `--config`); it is not a setting.
+        let env: config::Map<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AUTH_SERVER_") && k != "AUTH_SERVER_CONFIG")
+            .collect();
         builder = builder.add_source(
             Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(Some(env)),
         );
         let raw: RawSettings = builder.build()?.try_deserialize()?;
         raw.validate()

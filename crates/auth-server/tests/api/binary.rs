@@ -18,12 +18,20 @@ fn command(data_dir: &std::path::Path) -> Command {
     c
 }
 
-/// Zero configuration plus env overrides: prints exactly `listening on http://<addr>` on
+/// Defaults, then a file, then the environment: prints exactly `listening on http://<addr>` on
 /// stdout, serves the configured issuer, and exits cleanly on SIGTERM.
 #[tokio::test]
 async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    // Layers: the file turns DCR off and sets an issuer; the environment wins on the issuer.
+    let file = dir.path().join("auth-server.toml");
+    std::fs::write(
+        &file,
+        "issuer = \"http://from-file.example\"\n[dcr]\nenabled = false\n",
+    )
+    .unwrap();
     let mut child = command(dir.path())
+        .env("AUTH_SERVER_CONFIG", &file)
         .env("AUTH_SERVER_ISSUER", "http://auth.test.example:9000")
         .env("AUTH_SERVER_TOKENS__ACCESS_TOKEN_TTL_SECONDS", "120")
         .stdout(Stdio::piped())
