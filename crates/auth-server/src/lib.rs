@@ -20,6 +20,7 @@ pub mod pages;
 pub mod routes;
 pub mod scopes;
 pub mod security;
+pub mod session;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -30,10 +31,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use settings::Settings;
@@ -87,6 +90,12 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(metadata)
+        // Every request body here is small (forms, registration JSON).
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                 let request_id = request

@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod health;
+pub mod interaction;
 pub mod introspect;
 pub mod jwks;
 pub mod metadata;

@@ -288,3 +288,20 @@ async fn repeated_parameters_are_refused() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none());
 }
+
+/// When the user may grant none of the requested scopes, the answer is access_denied.
+#[tokio::test]
+async fn nothing_grantable_is_access_denied() {
+    let app = crate::helpers::spawn_app_with(|s| s.dev.auto_approve_user = "guest".into()).await;
+    let p = pkce();
+    let q = error_redirect(
+        &app,
+        &with(
+            base_params("public-client", &p.challenge),
+            "scope",
+            Some("mcp:admin"),
+        ),
+    )
+    .await;
+    assert_eq!(q["error"], "access_denied");
+}

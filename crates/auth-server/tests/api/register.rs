@@ -240,3 +240,12 @@ async fn never_used_dynamic_clients_are_reaped() {
             .is_some()
     );
 }
+
+/// Oversized bodies are refused before parsing.
+#[tokio::test]
+async fn oversized_registration_bodies_are_refused() {
+    let app = spawn_app().await;
+    let body = json!({"redirect_uris": [CALLBACK], "client_name": "x".repeat(100 * 1024)});
+    let r = app.register(body).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
