@@ -417,7 +417,15 @@ impl Grants for SqliteStore {
         if !in_grace {
             return Ok(Rotation::Reused);
         }
-        // The client lost the response: replace the unused successor, once per successor.
+        // The client lost the response: replace the unused successor, once per token.
+        let successors: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE predecessor_digest = $1")
+                .bind(old_digest)
+                .fetch_one(&mut *tx)
+                .await?;
+        if successors != 1 {
+            return Ok(Rotation::Reused);
+        }
         let replaced = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $2
              WHERE predecessor_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL",

@@ -13,4 +13,5 @@ mod login;
 mod metadata;
 mod persistence;
 mod register;
+mod store;
 mod token;
