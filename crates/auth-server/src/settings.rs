@@ -104,6 +104,8 @@ pub struct SessionSettings {
     pub secret: String,
     /// Login session lifetime.
     pub ttl_seconds: i64,
+    /// Sign-in attempts per client IP per minute.
+    pub login_attempts_per_minute: u32,
 }
 
 /// `[dcr]`.
@@ -418,6 +420,12 @@ impl RawSettings {
         }
         if !self.session.secret.is_empty() && self.session.secret.len() < 32 {
             return Err(invalid("session.secret", "must be at least 32 characters"));
+        }
+        if self.session.login_attempts_per_minute == 0 {
+            return Err(invalid(
+                "session.login_attempts_per_minute",
+                "must be positive",
+            ));
         }
         if self.session.ttl_seconds <= 0 {
             return Err(invalid("session.ttl_seconds", "must be positive"));

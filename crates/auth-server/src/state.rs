@@ -27,6 +27,8 @@ pub struct AppState {
     pub cimd: Arc<CimdResolver>,
     /// `/register` rate limiter.
     pub register_limiter: Arc<RateLimiter>,
+    /// Sign-in rate limiter.
+    pub login_limiter: Arc<RateLimiter>,
     /// Cookie and CSRF key.
     pub cookie_key: Arc<CookieKey>,
 }
@@ -75,6 +77,10 @@ impl AppState {
         }
         Ok(Self {
             register_limiter: Arc::new(RateLimiter::new(settings.dcr.rate_limit_per_minute, 60)),
+            login_limiter: Arc::new(RateLimiter::new(
+                settings.session.login_attempts_per_minute,
+                60,
+            )),
             cookie_key: Arc::new(CookieKey::new(&settings.session.secret)),
             settings: Arc::new(settings),
             store,

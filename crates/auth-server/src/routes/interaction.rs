@@ -3,7 +3,9 @@
 //! ([`super::authorize::validate`]), so nothing is stored between the steps.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcp_auth_core::secret::AuthorizationCode;
@@ -244,6 +246,7 @@ pub(crate) fn parse_form(headers: &HeaderMap, body: &Bytes) -> Result<FormParams
 
 pub(crate) async fn post_login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Rejection> {
@@ -254,6 +257,21 @@ pub(crate) async fn post_login(
     let raw = form.get("request").unwrap_or("").to_owned();
     let request = validate(&state, &raw, StatusCode::SEE_OTHER).await?;
     let username = form.get("username").unwrap_or("").trim().to_owned();
+    if state
+        .login_limiter
+        .check(peer.ip(), state.clock.now())
+        .is_err()
+    {
+        tracing::warn!(ip = %peer.ip(), "sign-in rate limit reached");
+        return Ok(login_page(
+            &state,
+            &headers,
+            &request,
+            &username,
+            Some("Too many sign-in attempts. Wait a minute and try again."),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
     let password = form.get("password").unwrap_or("").to_owned();
     let user = state
         .store

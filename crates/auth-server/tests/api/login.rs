@@ -429,3 +429,47 @@ async fn cookies_are_secure_on_an_https_issuer() {
             .starts_with("https://auth.example.com/authorize?")
     );
 }
+
+/// Sign-in attempts are rate limited per IP.
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited() {
+    let app = spawn_app_with(|s| {
+        s.dev.auto_approve = false;
+        s.session.login_attempts_per_minute = 2;
+    })
+    .await;
+    let mut jar = Jar::default();
+    let p = pkce();
+    let query = authorize_query(&p.challenge, "mcp:tools");
+    let r = get_with(&app, &jar, &format!("/authorize?{query}")).await;
+    jar.absorb(r.headers());
+    let csrf = hidden(&r.text().await.unwrap(), "csrf");
+    let attempt = |password: &'static str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("request", query.clone()),
+            ("username", "demo".to_owned()),
+            ("password", password.to_owned()),
+        ];
+        let (app, jar) = (&app, &jar);
+        async move {
+            app.http
+                .post(app.url("/authorize/login"))
+                .header("cookie", jar.header())
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(attempt("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("demo").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    app.clock.advance(61);
+    assert_eq!(attempt("demo").await, StatusCode::SEE_OTHER);
+}
