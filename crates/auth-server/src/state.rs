@@ -44,7 +44,16 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>>
             use std::os::unix::fs::PermissionsExt as _;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        SqliteStore::open(&settings.database.sqlite_path()).await?
+        let store = SqliteStore::open(&settings.database.sqlite_path()).await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(
+                settings.database.sqlite_path(),
+                std::fs::Permissions::from_mode(0o600),
+            );
+        }
+        store
     } else {
         SqliteStore::open_url(&settings.database.url).await?
     };

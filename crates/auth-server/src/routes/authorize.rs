@@ -33,6 +33,9 @@ pub fn router() -> Router<AppState> {
         .route("/authorize/consent", post(super::interaction::post_consent))
 }
 
+/// How recent a sign-in must be to satisfy `prompt=login`.
+const FRESH_LOGIN_SECONDS: i64 = 60;
+
 /// A validated authorization request.
 #[derive(Debug)]
 pub struct AuthorizationRequest {
@@ -378,8 +381,14 @@ async fn get_authorize(
             })?;
         return Ok(auto_approve(&state, &request, &user).await?);
     }
+    // prompt=login: a session counts only if the user signed in just now (the login form
+    // sends the browser back here).
+    let fresh_enough = |auth_time: i64| {
+        request.prompt.as_deref() != Some("login")
+            || state.clock.now() - auth_time <= FRESH_LOGIN_SECONDS
+    };
     match session_user(&state, &headers).await? {
-        Some((user, auth_time)) if request.prompt.as_deref() != Some("login") => Ok(continue_as(
+        Some((user, auth_time)) if fresh_enough(auth_time) => Ok(continue_as(
             &state,
             &headers,
             &request,

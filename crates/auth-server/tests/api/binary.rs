@@ -64,6 +64,16 @@ async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
         dir.path().join("auth-server.db").exists(),
         "SQLite file in the data directory"
     );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path()), 0o700, "data directory is private");
+        assert_eq!(
+            mode(&dir.path().join("auth-server.db")),
+            0o600,
+            "database (with the signing key) is private"
+        );
+    }
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

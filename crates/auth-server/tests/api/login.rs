@@ -473,3 +473,32 @@ async fn sign_in_attempts_are_rate_limited() {
     app.clock.advance(61);
     assert_eq!(attempt("demo").await, StatusCode::SEE_OTHER);
 }
+
+/// prompt=login shows the login page despite a session, and a fresh sign-in satisfies it
+/// (no loop).
+#[tokio::test]
+async fn prompt_login_forces_a_fresh_sign_in_without_looping() {
+    let app = interactive_app().await;
+    let mut jar = Jar::default();
+    let p = pkce();
+    sign_in(&app, &mut jar, &authorize_query(&p.challenge, "mcp:tools")).await;
+    app.clock.advance(120);
+    let query = format!(
+        "{}&prompt=login",
+        authorize_query(&p.challenge, "mcp:tools")
+    );
+    let html = get_with(&app, &jar, &format!("/authorize?{query}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("id=\"sign-in\""),
+        "login page despite the session"
+    );
+    let consent = sign_in(&app, &mut jar, &query).await;
+    assert!(
+        consent.contains("id=\"approve\""),
+        "fresh sign-in leads on to consent"
+    );
+}
