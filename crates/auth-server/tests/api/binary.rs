@@ -166,3 +166,170 @@ async fn admin_commands_add_users_and_rotate_keys() {
     let jwks: Value = app.get("/jwks").await.json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 }
+
+/// A whole session at debug level — sign-in, code, token, refresh, a confidential client's
+/// secret — leaves no password, code, verifier, token or secret in the logs.
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    use crate::login::{Jar, hidden};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth-server.toml");
+    std::fs::write(
+        &file,
+        "[[users]]\nusername = \"carol\"\npassword = \"Pa55-carol-unique\"\nrole = \"admin\"\n",
+    )
+    .unwrap();
+    let log_path = dir.path().join("server.log");
+    let mut child = command(dir.path())
+        .env("AUTH_SERVER_CONFIG", &file)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let http = crate::helpers::http_client();
+    let p = crate::helpers::pkce();
+    let redirect = "http://127.0.0.1:4444/callback";
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "demo-client")
+        .append_pair("redirect_uri", redirect)
+        .append_pair("code_challenge", &p.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "log-state")
+        .finish();
+    let mut jar = Jar::default();
+    let r = http
+        .get(format!("{base}/authorize?{query}"))
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(r.headers());
+    let html = r.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("request", query.clone()),
+        ("username", "carol".to_owned()),
+        ("password", "Pa55-carol-unique".to_owned()),
+    ];
+    let r = http
+        .post(format!("{base}/authorize/login"))
+        .header("cookie", jar.header())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(r.headers());
+    let r = http
+        .get(format!("{base}/authorize?{query}"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    let consent = r.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&consent, "csrf")),
+        ("request", query.clone()),
+        ("decision", "approve".to_owned()),
+    ];
+    let r = http
+        .post(format!("{base}/authorize/consent"))
+        .header("cookie", jar.header())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let q = crate::helpers::query_of(r.headers()["location"].to_str().unwrap());
+    let code = q["code"].clone();
+    let tokens: Value = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", p.verifier.as_str()),
+            ("client_id", "demo-client"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed: Value = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", "demo-client"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let registered: Value = http
+        .post(format!("{base}/register"))
+        .json(&serde_json::json!({"redirect_uris": [redirect]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let _ = http
+        .post(format!("{base}/token"))
+        .basic_auth(registered["client_id"].as_str().unwrap(), Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("code_verifier", "y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("authorization code issued"),
+        "logging happened: {log}"
+    );
+    for (what, value) in [
+        ("password", "Pa55-carol-unique".to_owned()),
+        ("code", code),
+        ("verifier", p.verifier.clone()),
+        ("access token", access),
+        ("refresh token", refresh),
+        (
+            "rotated refresh token",
+            refreshed["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+        ("client secret", secret),
+        ("state", "log-state".to_owned()),
+    ] {
+        assert!(!log.contains(&value), "the log contains the {what}");
+    }
+}

@@ -9,10 +9,10 @@ use crate::helpers::{CALLBACK, RESOURCE, TestApp, pkce, query_of, spawn_app_with
 
 /// A tiny cookie jar (reqwest's is not enabled in this workspace).
 #[derive(Default)]
-struct Jar(BTreeMap<String, String>);
+pub(crate) struct Jar(BTreeMap<String, String>);
 
 impl Jar {
-    fn absorb(&mut self, headers: &HeaderMap) {
+    pub(crate) fn absorb(&mut self, headers: &HeaderMap) {
         for v in headers.get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let (pair, _) = v.split_once(';').unwrap_or((v, ""));
@@ -21,7 +21,7 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -41,7 +41,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The value of the hidden input `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
