@@ -63,7 +63,7 @@ async fn start_driver() -> Driver {
     let status = format!("http://127.0.0.1:{port}/status");
     let http = reqwest::Client::new();
     // Readiness: poll the status endpoint until chromedriver answers.
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Ok(r) = http.get(&status).send().await
             && r.status().is_success()
         {

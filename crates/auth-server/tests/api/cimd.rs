@@ -174,8 +174,8 @@ async fn dev_app(tls: &TlsMaterial) -> TestApp {
     spawn_app_with(move |s| {
         s.cimd.allow_insecure_loopback = true;
         s.cimd.extra_root_certificate = pem;
-        s.cimd.read_timeout_ms = 700;
-        s.cimd.connect_timeout_ms = 700;
+        s.cimd.read_timeout_ms = 2500;
+        s.cimd.connect_timeout_ms = 2500;
     })
     .await
 }
