@@ -99,7 +99,7 @@ pub struct TokenSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSettings {
-    /// HMAC key for cookies; empty = random per start.
+    /// HMAC key for cookies; empty = generated once and kept in the database.
     #[serde(default)]
     pub secret: String,
     /// Login session lifetime.

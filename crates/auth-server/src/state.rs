@@ -78,6 +78,16 @@ impl AppState {
         )
         .await?;
         let cimd = CimdResolver::new(settings.cimd.clone())?;
+        // Without a configured key, generate one once and keep it in the database, so
+        // sessions and open forms survive a restart.
+        let cookie_secret = if settings.session.secret.is_empty() {
+            let candidate = mcp_auth_core::secret::random_urlsafe(32);
+            store
+                .secret_or_insert("session.secret", &candidate, now)
+                .await?
+        } else {
+            settings.session.secret.clone()
+        };
         if settings.dev.auto_approve {
             tracing::warn!(
                 user = %settings.dev.auto_approve_user,
@@ -90,7 +100,7 @@ impl AppState {
                 settings.session.login_attempts_per_minute,
                 60,
             )),
-            cookie_key: Arc::new(CookieKey::new(&settings.session.secret)),
+            cookie_key: Arc::new(CookieKey::new(&cookie_secret)),
             settings: Arc::new(settings),
             store,
             clock,

@@ -338,9 +338,24 @@ pub trait SigningKeys: Send + Sync {
     async fn purge_keys(&self, retired_before: i64) -> StoreResult<u64>;
 }
 
+/// Server-wide secrets generated once (the cookie key when none is configured).
+#[async_trait]
+pub trait ServerSecrets: Send + Sync {
+    /// The stored secret `name`, storing `candidate` first if there is none (first writer
+    /// wins).
+    async fn secret_or_insert(&self, name: &str, candidate: &str, now: i64) -> StoreResult<String>;
+}
+
 /// Everything the server stores.
 pub trait Store:
-    ClientRegistry + AuthorizationCodes + Grants + Consents + Users + SigningKeys + std::fmt::Debug
+    ClientRegistry
+    + AuthorizationCodes
+    + Grants
+    + Consents
+    + Users
+    + SigningKeys
+    + ServerSecrets
+    + std::fmt::Debug
 {
 }
 
@@ -351,6 +366,7 @@ impl<T> Store for T where
         + Consents
         + Users
         + SigningKeys
+        + ServerSecrets
         + std::fmt::Debug
 {
 }

@@ -16,11 +16,17 @@ use sqlx::sqlite::{
 use super::{
     AccessTokenRecord, AuthorizationCodeRecord, AuthorizationCodes, ClientRecord, ClientRegistry,
     ClientSource, CodeRedemption, Consents, GrantRecord, Grants, RefreshTokenRecord, Rotation,
-    SigningKeyRecord, SigningKeys, StoreResult, UserRecord, Users,
+    ServerSecrets, SigningKeyRecord, SigningKeys, StoreResult, UserRecord, Users,
 };
 
 /// Migrations, in order: (version, SQL).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_server_secrets.sql"),
+    ),
+];
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -639,5 +645,26 @@ impl SigningKeys for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl ServerSecrets for SqliteStore {
+    async fn secret_or_insert(&self, name: &str, candidate: &str, now: i64) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

@@ -55,7 +55,7 @@ async fn interactive_app() -> TestApp {
     spawn_app_with(|s| s.dev.auto_approve = false).await
 }
 
-fn authorize_query(challenge: &str, scope: &str) -> String {
+pub(crate) fn authorize_query(challenge: &str, scope: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", "public-client")
@@ -68,7 +68,7 @@ fn authorize_query(challenge: &str, scope: &str) -> String {
         .finish()
 }
 
-async fn get_with(app: &TestApp, jar: &Jar, path_and_query: &str) -> reqwest::Response {
+pub(crate) async fn get_with(app: &TestApp, jar: &Jar, path_and_query: &str) -> reqwest::Response {
     app.http
         .get(app.url(path_and_query))
         .header("cookie", jar.header())
@@ -93,7 +93,7 @@ async fn post_with(
 }
 
 /// Signs in as demo/demo through the login form; returns the consent page HTML.
-async fn sign_in(app: &TestApp, jar: &mut Jar, query: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, jar: &mut Jar, query: &str) -> String {
     let r = get_with(app, jar, &format!("/authorize?{query}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     jar.absorb(r.headers());

@@ -77,3 +77,24 @@ async fn rotated_keys_stay_published_until_their_tokens_expire() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], new_kid.as_str());
 }
+
+/// Without a configured session secret, the generated one is kept: a signed-in browser is
+/// still signed in after a restart.
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    use crate::login::{Jar, authorize_query, get_with, sign_in};
+    let app = crate::helpers::spawn_app_with(|s| s.dev.auto_approve = false).await;
+    let mut jar = Jar::default();
+    let p = crate::helpers::pkce();
+    let query = authorize_query(&p.challenge, "mcp:tools");
+    sign_in(&app, &mut jar, &query).await;
+    let clock = app.clock.clone();
+    let dir = app.stop().await;
+    let app = spawn_in(dir, clock, |s| s.dev.auto_approve = false).await;
+    let html = get_with(&app, &jar, &format!("/authorize?{query}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"approve\""), "still signed in: {html}");
+}

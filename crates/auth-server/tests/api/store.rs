@@ -313,8 +313,22 @@ async fn keys(store: &dyn Store) {
     assert_eq!(store.list_keys().await.unwrap()[0].kid, "k2");
 }
 
+async fn secrets(store: &dyn Store) {
+    assert_eq!(
+        store.secret_or_insert("k", "first", 1).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.secret_or_insert("k", "second", 2).await.unwrap(),
+        "first",
+        "first writer wins"
+    );
+    assert_eq!(store.secret_or_insert("other", "x", 2).await.unwrap(), "x");
+}
+
 /// The whole contract against one store.
 pub(crate) async fn contract(store: Arc<dyn Store>) {
+    secrets(store.as_ref()).await;
     clients(store.as_ref()).await;
     codes(store.clone()).await;
     grants(store.as_ref()).await;
