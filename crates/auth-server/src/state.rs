@@ -9,6 +9,7 @@ use crate::cimd::CimdResolver;
 use crate::keys::KeyManager;
 use crate::security::{CookieKey, RateLimiter, hash_password, verify_password};
 use crate::settings::Settings;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ClientRecord, ClientSource, Store, UserRecord};
 
@@ -33,8 +34,13 @@ pub struct AppState {
     pub cookie_key: Arc<CookieKey>,
 }
 
-/// Opens the configured database.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
+/// Opens the configured database: PostgreSQL for a `postgres://` URL, otherwise SQLite
+/// (the URL, or the file in the data directory).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &settings.database.url;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::open_url(url).await?));
+    }
     let store = if settings.database.url.is_empty() {
         let dir = &settings.database.data_dir;
         std::fs::create_dir_all(dir)

@@ -5,6 +5,8 @@
 //! second SQL backend (PostgreSQL) is one more implementation of the same traits. The SQL in
 //! [`sqlite`] uses `$n` placeholders, `BIGINT` epoch seconds and `TEXT` ids for that reason.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -346,9 +348,19 @@ pub trait ServerSecrets: Send + Sync {
     async fn secret_or_insert(&self, name: &str, candidate: &str, now: i64) -> StoreResult<String>;
 }
 
+/// The connection pool itself.
+#[async_trait]
+pub trait Lifecycle: Send + Sync {
+    /// The backend's name (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+    /// Closes the pool (SQLite: checkpoints the WAL).
+    async fn close(&self);
+}
+
 /// Everything the server stores.
 pub trait Store:
-    ClientRegistry
+    Lifecycle
+    + ClientRegistry
     + AuthorizationCodes
     + Grants
     + Consents
@@ -360,7 +372,8 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: ClientRegistry
+    T: Lifecycle
+        + ClientRegistry
         + AuthorizationCodes
         + Grants
         + Consents

@@ -98,3 +98,38 @@ async fn sessions_survive_a_restart() {
         .unwrap();
     assert!(html.contains("id=\"approve\""), "still signed in: {html}");
 }
+
+/// The whole server on PostgreSQL (when `TEST_DATABASE_URL` is set): a flow, a refresh, and
+/// a restart that keeps the key and the refresh token.
+#[tokio::test]
+async fn the_server_runs_on_postgres_and_survives_a_restart() {
+    use auth_server::store::postgres::PgStore;
+    let Some(url) = crate::store::postgres_url() else {
+        return;
+    };
+    let schema = crate::store::fresh_schema();
+    auth_server::store::Lifecycle::close(&PgStore::open_in_schema(&url, &schema).await.unwrap())
+        .await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let configure = |s: &mut auth_server::Settings| s.database.url = scoped.clone();
+    let app = crate::helpers::spawn_app_with(configure).await;
+    assert_eq!(app.state.store.backend(), "postgres");
+    let t = app.tokens_for("public-client", &[]).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.introspect(t["access_token"].as_str().unwrap()).await["active"],
+        true
+    );
+    let jwks: Value = app.get("/jwks").await.json().await.unwrap();
+    let clock = app.clock.clone();
+    let dir = app.stop().await;
+    let app = spawn_in(dir, clock, configure).await;
+    assert_eq!(jwks, app.get("/jwks").await.json::<Value>().await.unwrap());
+    assert_eq!(
+        app.refresh("public-client", &rt).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use auth_server::store::postgres::PgStore;
 use auth_server::store::sqlite::SqliteStore;
 use auth_server::store::{
     AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, CodeRedemption,
@@ -351,7 +352,7 @@ async fn reopening_an_existing_database_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("reopen.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    use auth_server::store::ClientRegistry as _;
+    use auth_server::store::{ClientRegistry as _, Lifecycle as _};
     store
         .insert_client(&client("kept", ClientSource::Dynamic, 1))
         .await
@@ -359,4 +360,31 @@ async fn reopening_an_existing_database_keeps_its_data() {
     store.close().await;
     let store = SqliteStore::open(&path).await.unwrap();
     assert!(store.get_client("kept").await.unwrap().is_some());
+}
+
+/// `TEST_DATABASE_URL` (set by `.ci/run` when PostgreSQL answers), or `None` with a note.
+pub(crate) fn postgres_url() -> Option<String> {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("skipped: no TEST_DATABASE_URL");
+    }
+    url
+}
+
+/// A fresh schema name for one test.
+pub(crate) fn fresh_schema() -> String {
+    format!("t_{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_honours_the_contract() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    assert_eq!(auth_server::store::Lifecycle::backend(&store), "postgres");
+    contract(Arc::new(store.clone())).await;
+    auth_server::store::Lifecycle::close(&store).await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
 }
