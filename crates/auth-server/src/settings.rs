@@ -216,7 +216,9 @@ pub struct ClientSeed {
     /// Display name.
     #[serde(default)]
     pub client_name: Option<String>,
-    /// Registered redirect URIs.
+    /// Registered redirect URIs (none: a confidential client that only calls the
+    /// introspection and revocation endpoints, such as a resource server).
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
 }
 
@@ -498,10 +500,10 @@ impl RawSettings {
                     "must be non-empty and must not start with https:// (reserved for CIMD)",
                 ));
             }
-            if c.redirect_uris.is_empty() {
+            if c.redirect_uris.is_empty() && c.client_secret.as_deref().is_none_or(str::is_empty) {
                 return Err(invalid(
                     &format!("{key}.redirect_uris"),
-                    "must not be empty",
+                    "a public client needs at least one redirect URI",
                 ));
             }
             let redirect_uris = c

@@ -210,7 +210,12 @@ async fn seed_clients(settings: &Settings, store: &dyn Store, now: i64) -> anyho
             secret_hash,
             auth_method: auth_method.to_owned(),
             redirect_uris,
-            grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+            // A client without redirect URIs only introspects and revokes.
+            grant_types: if seed.redirect_uris.is_empty() {
+                Vec::new()
+            } else {
+                vec!["authorization_code".to_owned(), "refresh_token".to_owned()]
+            },
             client_name: seed.client_name.clone(),
             metadata,
             source: ClientSource::Config,

@@ -59,7 +59,7 @@ pub(crate) fn test_settings(dir: &Path) -> Settings {
             client_id: "introspector".into(),
             client_secret: Some("introspector-secret".into()),
             client_name: Some("Resource Server".into()),
-            redirect_uris: vec![RedirectUri::parse("https://rs.example.com/cb").unwrap()],
+            redirect_uris: vec![],
         },
     ];
     s

@@ -155,3 +155,22 @@ async fn revocation_semantics() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unsupported_token_type");
 }
+
+/// A confidential client with no redirect URIs (a resource server) introspects but can
+/// never start an authorization.
+#[tokio::test]
+async fn a_client_without_redirect_uris_cannot_authorize() {
+    let app = spawn_app().await;
+    let p = crate::helpers::pkce();
+    let r = app
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "introspector"),
+            ("redirect_uri", "https://rs.example.com/cb"),
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+}
