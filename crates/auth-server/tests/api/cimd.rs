@@ -454,3 +454,75 @@ async fn malformed_metadata_urls_are_refused() {
         .await;
     }
 }
+
+/// The consent page names a metadata-document client by its document's host (R5, CM11).
+#[tokio::test]
+async fn consent_shows_the_client_id_host_of_a_metadata_document_client() {
+    use crate::login::{Jar, hidden};
+    let tls = tls_material();
+    let pem = tls.pem_path.clone();
+    let app = spawn_app_with(move |s| {
+        s.dev.auto_approve = false;
+        s.cimd.allow_insecure_loopback = true;
+        s.cimd.extra_root_certificate = pem;
+    })
+    .await;
+    let server = doc_server(&tls, "localhost", |id| {
+        vec![json_doc(&good_doc(id), &[("Cache-Control", "max-age=300")])]
+    })
+    .await;
+    let p = pkce();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &server.id)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("code_challenge", &p.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let mut jar = Jar::default();
+    let r = app
+        .http
+        .get(app.url(&format!("/authorize?{query}")))
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(r.headers());
+    let html = r.text().await.unwrap();
+    let host = server
+        .id
+        .trim_start_matches("https://")
+        .trim_end_matches("/client.json")
+        .to_owned();
+    assert!(html.contains(&host), "login page names the client host");
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("request", query.clone()),
+        ("username", "demo".into()),
+        ("password", "demo".into()),
+    ];
+    let r = app
+        .http
+        .post(app.url("/authorize/login"))
+        .header("cookie", jar.header())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(r.headers());
+    let consent = app
+        .http
+        .get(app.url(&format!("/authorize?{query}")))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        consent.contains(&format!("id=\"client-host\">{host}<")),
+        "{consent}"
+    );
+    assert!(consent.contains("Metadata Document Client"));
+    assert!(consent.contains("id=\"redirect-host\">127.0.0.1:3000<"));
+}
