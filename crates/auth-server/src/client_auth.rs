@@ -112,9 +112,10 @@ fn presented(headers: &HeaderMap, form: &FormParams) -> Result<Presented, AppErr
                     "client_id in the body differs from the Basic credentials",
                 ));
             }
+            // Some public clients send `Basic base64(client_id:)`: an empty secret is none.
             Ok(Presented {
                 client_id: id,
-                secret: Some(secret),
+                secret: (!secret.is_empty()).then_some(secret),
                 via_basic: true,
             })
         }

@@ -248,6 +248,28 @@ async fn confidential_client_authentication() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// A public client may identify itself with Basic and an empty secret.
+#[tokio::test]
+async fn public_clients_may_use_basic_with_an_empty_secret() {
+    let app = spawn_app().await;
+    let p = pkce();
+    let q = app.authorize_code("public-client", &p, &[]).await;
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth("public-client", Some(""))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", p.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 /// Unknown clients are invalid_client; unsupported grants are unsupported_grant_type;
 /// malformed requests are invalid_request.
 #[tokio::test]
