@@ -37,6 +37,68 @@ fn decode(record: &SigningKeyRecord) -> anyhow::Result<SigningKey> {
         .map_err(|e| anyhow::anyhow!("key {}: {e}", record.kid))
 }
 
+/// Reads a PKCS#8 private key from a PEM (`PRIVATE KEY`) or DER file.
+pub fn read_pkcs8(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(bytes);
+    };
+    if !text.contains("-----BEGIN") {
+        return Ok(bytes);
+    }
+    if !text.contains("-----BEGIN PRIVATE KEY-----") {
+        anyhow::bail!(
+            "{}: expected a PKCS#8 \"PRIVATE KEY\" PEM block",
+            path.display()
+        );
+    }
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .map(str::trim)
+        .collect();
+    STANDARD
+        .decode(body)
+        .with_context(|| format!("{}: the PEM body is not base64", path.display()))
+}
+
+/// Makes the configured key file the active key (once: a key already stored under its kid
+/// is left as it is). The kid is derived from the key, so the same file keeps the same kid.
+pub async fn import_configured(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    path: &std::path::Path,
+    now: i64,
+) -> anyhow::Result<String> {
+    let der = read_pkcs8(path)?;
+    let kid = format!("cfg-{}", &mcp_auth_core::secret::sha256_urlsafe(&der)[..16]);
+    SigningKey::from_pkcs8_der(algorithm, kid.clone(), &der).map_err(|e| {
+        anyhow::anyhow!(
+            "tokens.signing_key_file {}: not a {algorithm} PKCS#8 key: {e}",
+            path.display()
+        )
+    })?;
+    let stored = store.list_keys().await?;
+    if !stored.iter().any(|k| k.kid == kid) {
+        store
+            .rotate_key(
+                &SigningKeyRecord {
+                    kid: kid.clone(),
+                    algorithm: algorithm.as_str().to_owned(),
+                    pkcs8_base64: STANDARD.encode(&der),
+                    created_at: now,
+                    retired_at: None,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(kid = %kid, "imported the configured signing key as the active key");
+    }
+    Ok(kid)
+}
+
 /// Generates a key and stores it as the active one, retiring the others.
 pub async fn rotate(
     store: &dyn Store,

@@ -93,6 +93,9 @@ pub struct TokenSettings {
     pub refresh_requires_offline_access: bool,
     /// Algorithm of newly generated signing keys.
     pub signing_algorithm: String,
+    /// PKCS#8 key file to sign with; empty = generated and stored.
+    #[serde(default)]
+    pub signing_key_file: String,
 }
 
 /// `[session]`.

@@ -76,6 +76,15 @@ impl AppState {
         let now = clock.now();
         seed_users(&settings, store.as_ref()).await?;
         seed_clients(&settings, store.as_ref(), now).await?;
+        if !settings.tokens.signing_key_file.is_empty() {
+            crate::keys::import_configured(
+                store.as_ref(),
+                settings.signing_algorithm,
+                std::path::Path::new(&settings.tokens.signing_key_file),
+                now,
+            )
+            .await?;
+        }
         let keys = KeyManager::load(
             store.as_ref(),
             settings.signing_algorithm,

@@ -133,3 +133,91 @@ async fn the_server_runs_on_postgres_and_survives_a_restart() {
     app.stop().await;
     PgStore::drop_schema(&url, &schema).await.unwrap();
 }
+
+fn pem(der: &[u8]) -> String {
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+/// A configured key file (here RS256, PEM) becomes the active key, keeps its kid across
+/// restarts, and signs the tokens.
+#[tokio::test]
+async fn a_configured_signing_key_is_used() {
+    let key =
+        mcp_auth_core::jwt::SigningKey::generate(mcp_auth_core::jwt::SigningAlgorithm::RS256, "x")
+            .unwrap();
+    let keydir = tempfile::tempdir().unwrap();
+    let path = keydir.path().join("signing.pem");
+    std::fs::write(&path, pem(key.pkcs8_der())).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let configure = |s: &mut auth_server::Settings| {
+        s.tokens.signing_algorithm = "RS256".into();
+        s.signing_algorithm = mcp_auth_core::jwt::SigningAlgorithm::RS256;
+        s.tokens.signing_key_file = file.clone();
+    };
+    let app = crate::helpers::spawn_app_with(configure).await;
+    let jwks: Value = app.get("/jwks").await.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "no generated key besides the configured one");
+    assert_eq!(keys[0]["alg"], "RS256");
+    let public = serde_json::to_value(key.public_jwk()).unwrap();
+    assert_eq!(
+        keys[0]["n"], public["n"],
+        "the configured key's public part"
+    );
+    let kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    assert!(kid.starts_with("cfg-"));
+    let token = app.tokens_for("public-client", &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            header["kid"].as_str().unwrap(),
+            header["alg"].as_str().unwrap()
+        ),
+        (kid.as_str(), "RS256")
+    );
+    let clock = app.clock.clone();
+    let dir = app.stop().await;
+    let app = spawn_in(dir, clock, configure).await;
+    let again: Value = app.get("/jwks").await.json().await.unwrap();
+    assert_eq!(again, jwks, "same key, same kid, not imported twice");
+}
+
+/// A key file of the wrong algorithm stops the start with the setting named.
+#[tokio::test]
+async fn a_bad_signing_key_file_is_refused_at_start() {
+    let key =
+        mcp_auth_core::jwt::SigningKey::generate(mcp_auth_core::jwt::SigningAlgorithm::ES256, "x")
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    std::fs::write(&path, pem(key.pkcs8_der())).unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.tokens.signing_algorithm = "RS256".into();
+    settings.signing_algorithm = mcp_auth_core::jwt::SigningAlgorithm::RS256;
+    settings.tokens.signing_key_file = path.to_string_lossy().into_owned();
+    let err =
+        auth_server::AppState::open(settings, std::sync::Arc::new(mcp_auth_core::SystemClock))
+            .await
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("tokens.signing_key_file"), "{err}");
+}
