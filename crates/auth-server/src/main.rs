@@ -61,6 +61,13 @@ enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
     },
+    /// Lists users (username, role, allowed scopes).
+    List,
+    /// Removes a user: their consents are deleted and their grants revoked.
+    Remove {
+        /// Login name.
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +194,29 @@ async fn main() -> anyhow::Result<()> {
                     display_name,
                 },
         } => user_add(&settings, username, role, scopes, display_name).await,
+        Command::User {
+            command: UserCommand::List,
+        } => {
+            let store = open_store(&settings).await?;
+            for u in store.list_users().await? {
+                let scopes = u.scopes.unwrap_or_else(|| format!("(role {})", u.role));
+                println!("{}\t{}\t{}", u.username, u.role, scopes);
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Remove { username },
+        } => {
+            let store = open_store(&settings).await?;
+            let removed = store.delete_user(&username, SystemClock.now()).await?;
+            store.close().await;
+            if !removed {
+                anyhow::bail!("no user {username:?}");
+            }
+            println!("user {username} removed; their grants are revoked");
+            Ok(())
+        }
         Command::Key { command } => key_command(&settings, command).await,
     }
 }

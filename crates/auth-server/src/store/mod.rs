@@ -312,6 +312,10 @@ pub trait Users: Send + Sync {
     async fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
     /// Inserts or updates (by username) a user.
     async fn upsert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Every user, by username.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Deletes a user with their consents and revokes their grants; false if unknown.
+    async fn delete_user(&self, username: &str, now: i64) -> StoreResult<bool>;
 }
 
 /// A stored signing key.

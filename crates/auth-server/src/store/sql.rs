@@ -537,6 +537,40 @@ impl Users for $store {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT user_id, username, password_hash, role, scopes, display_name FROM users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn delete_user(&self, username: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let user_id: Option<String> =
+            sqlx::query_scalar("DELETE FROM users WHERE username = $1 RETURNING user_id")
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(user_id) = user_id else {
+            return Ok(false);
+        };
+        for sql in [
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
+            "UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
+            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        ] {
+            sqlx::query(sql).bind(&user_id).bind(now).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM consents WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn upsert_user(&self, u: &UserRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO users (user_id, username, password_hash, role, scopes, display_name)

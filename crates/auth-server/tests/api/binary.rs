@@ -165,6 +165,14 @@ async fn admin_commands_add_users_and_rotate_keys() {
     assert_eq!(alice.display_name.as_deref(), Some("Alice"));
     let jwks: Value = app.get("/jwks").await.json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let dir = app.stop().await;
+    let out = command(dir.path())
+        .args(["user", "remove", "alice"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = command(dir.path()).args(["user", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("alice"));
 }
 
 /// A whole session at debug level — sign-in, code, token, refresh, a confidential client's

@@ -327,8 +327,79 @@ async fn secrets(store: &dyn Store) {
     assert_eq!(store.secret_or_insert("other", "x", 2).await.unwrap(), "x");
 }
 
+async fn user_removal(store: &dyn Store) {
+    let user = UserRecord {
+        user_id: "u-del".into(),
+        username: "dave".into(),
+        password_hash: "h".into(),
+        role: "user".into(),
+        scopes: Some("mcp:tools".into()),
+        display_name: Some("Dave".into()),
+    };
+    store.upsert_user(&user).await.unwrap();
+    assert!(
+        store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.username == "dave")
+    );
+    store
+        .insert_grant(&GrantRecord {
+            grant_id: "g-del".into(),
+            client_id: "c1".into(),
+            user_id: "u-del".into(),
+            resource: "r".into(),
+            scope: "mcp:tools".into(),
+            auth_time: 1,
+            created_at: 1,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("r-del", "g-del"))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&AccessTokenRecord {
+            jti: "j-del".into(),
+            grant_id: "g-del".into(),
+            expires_at: 5_000,
+        })
+        .await
+        .unwrap();
+    store
+        .put_consent("u-del", "c1", "r", "mcp:tools", 1)
+        .await
+        .unwrap();
+    assert!(store.delete_user("dave", 700).await.unwrap());
+    assert!(!store.delete_user("dave", 701).await.unwrap());
+    assert!(store.get_user_by_name("dave").await.unwrap().is_none());
+    assert_eq!(store.get_consent("u-del", "c1", "r").await.unwrap(), None);
+    assert_eq!(
+        store.get_grant("g-del").await.unwrap().unwrap().revoked_at,
+        Some(700)
+    );
+    assert!(
+        store
+            .get_refresh_token("r-del")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at
+            .is_some()
+    );
+    assert_eq!(
+        store.access_token_revoked("j-del").await.unwrap(),
+        Some((true, "g-del".to_owned()))
+    );
+}
+
 /// The whole contract against one store.
 pub(crate) async fn contract(store: Arc<dyn Store>) {
+    user_removal(store.as_ref()).await;
     secrets(store.as_ref()).await;
     clients(store.as_ref()).await;
     codes(store.clone()).await;
