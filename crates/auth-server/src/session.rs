@@ -13,6 +13,7 @@ use crate::store::UserRecord;
 /// The CSRF cookie name.
 pub(crate) const CSRF_COOKIE: &str = "as_csrf";
 
+/// Every `name=value` pair of the `Cookie` headers.
 pub(crate) fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .get_all(header::COOKIE)
@@ -24,6 +25,7 @@ pub(crate) fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One cookie by name.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     cookies(headers)
         .into_iter()
@@ -31,6 +33,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// `__Host-as_session` on https (requires `Secure`), `as_session` otherwise.
 pub(crate) fn session_cookie_name(state: &AppState) -> &'static str {
     if state.settings.is_https() {
         "__Host-as_session"
@@ -39,6 +42,7 @@ pub(crate) fn session_cookie_name(state: &AppState) -> &'static str {
     }
 }
 
+/// A `Set-Cookie` value: `Path=/; HttpOnly; SameSite=Lax`, plus `Secure` on https.
 pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.settings.is_https() {
         "; Secure"
@@ -85,6 +89,7 @@ pub(crate) fn csrf_cookie(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
+/// Adds the CSRF cookie to `response` when it is new.
 pub(crate) fn with_csrf_cookie(
     state: &AppState,
     mut response: Response,
@@ -103,6 +108,7 @@ pub(crate) fn with_csrf_cookie(
     response
 }
 
+/// Whether the form carries the CSRF token of the browser's CSRF cookie.
 pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, form: &FormParams) -> bool {
     let cookie = cookie(headers, CSRF_COOKIE).unwrap_or_default();
     form.get("csrf")

@@ -2,9 +2,9 @@
 //! the code issued at the end. Each post re-validates the original request
 //! ([`super::authorize::validate`]), so nothing is stored between the steps.
 
-use axum::body::Bytes;
 use std::net::SocketAddr;
 
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ use crate::security::{dummy_hash, verify_password_blocking};
 use crate::session::{csrf_cookie, csrf_ok, session_cookie, session_user, with_csrf_cookie};
 use crate::store::{AuthorizationCodeRecord, UserRecord};
 
+/// The login page for `request`, with a CSRF token bound to the browser's CSRF cookie.
 pub(crate) fn login_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -68,6 +69,7 @@ pub(crate) fn grantable(
     (granted, withheld)
 }
 
+/// Stores a code (digest only) for the approved request and redirects with `code`, `state`, `iss`.
 pub(crate) async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
@@ -104,6 +106,7 @@ pub(crate) async fn issue_code(
     Ok(redirect(state, &request.redirect_uri, &params, status))
 }
 
+/// `access_denied`, redirected with `state` and `iss`.
 pub(crate) fn denied(
     state: &AppState,
     request: &AuthorizationRequest,
@@ -227,6 +230,7 @@ pub(crate) async fn continue_as(
     ))
 }
 
+/// 403 page for a form whose CSRF token does not match its cookie.
 pub(crate) fn csrf_refused() -> Rejection {
     Rejection::Page(AppError::Page {
         status: StatusCode::FORBIDDEN,
@@ -235,6 +239,7 @@ pub(crate) fn csrf_refused() -> Rejection {
     })
 }
 
+/// Reads a posted form; an unreadable one is a page, not a redirect.
 pub(crate) fn parse_form(headers: &HeaderMap, body: &Bytes) -> Result<FormParams, Rejection> {
     FormParams::from_request(headers, body).map_err(|_| {
         Rejection::Page(AppError::page(
@@ -244,6 +249,8 @@ pub(crate) fn parse_form(headers: &HeaderMap, body: &Bytes) -> Result<FormParams
     })
 }
 
+/// `POST /authorize/login`: CSRF, rate limit, password check, then the session cookie and
+/// a 303 back to `/authorize` with the original request.
 pub(crate) async fn post_login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -313,6 +320,8 @@ pub(crate) async fn post_login(
     Ok(response)
 }
 
+/// `POST /authorize/consent`: CSRF and session checks, then `access_denied` or the
+/// remembered consent and a code (303).
 pub(crate) async fn post_consent(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -128,12 +128,11 @@ pub fn validate(mut m: ClientMetadata) -> Result<ClientMetadata, AppError> {
     let mut redirect_uris: Vec<String> = Vec::new();
     let mut all_native = true;
     for uri in &m.redirect_uris {
-        let parsed =
-            RedirectUri::parse(uri).map_err(|e| redirect_error(format!("redirect_uris: {e}")))?;
+        RedirectUri::parse(uri).map_err(|e| redirect_error(format!("redirect_uris: {e}")))?;
+        // Loopback http and private-use schemes are native apps; https means web.
         if uri.starts_with("https://") {
             all_native = false;
         }
-        let _ = parsed;
         if !redirect_uris.contains(uri) {
             redirect_uris.push(uri.clone());
         }
