@@ -288,8 +288,14 @@ impl TestApp {
     }
 }
 
+/// Status and `error` of an OAuth error response (which must not be cached).
 pub(crate) async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
     let status = r.status();
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "error responses are not cached"
+    );
     let body: Value = r.json().await.unwrap();
     (
         status,

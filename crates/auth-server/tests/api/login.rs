@@ -119,6 +119,14 @@ pub(crate) async fn sign_in(app: &TestApp, jar: &mut Jar, query: &str) -> String
     let path = location.strip_prefix(&app.base).unwrap();
     let r = get_with(app, jar, path).await;
     assert_eq!(r.status(), StatusCode::OK);
+    // The consent page is not frameable either.
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     r.text().await.unwrap()
 }
 

@@ -97,6 +97,22 @@ async fn healthz_answers_ok() {
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 
+/// Every response carries a request id; a caller's id is kept.
+#[tokio::test]
+async fn responses_carry_a_request_id() {
+    let app = spawn_app().await;
+    let r = app.get("/healthz").await;
+    assert!(!r.headers()["x-request-id"].to_str().unwrap().is_empty());
+    let r = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+}
+
 /// Browser clients may preflight metadata, token, register, revoke, introspect — never
 /// /authorize (RFC 9700 §2.6).
 #[tokio::test]
