@@ -88,6 +88,27 @@ impl CookieKey {
     }
 }
 
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+/// `X-Forwarded-For` entry that is not itself a trusted proxy (RFC 9700 §4.13).
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .copied()
+        .unwrap_or(peer)
+}
+
 /// A fixed-window counter per client IP.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -154,6 +175,30 @@ mod tests {
         assert!(key.check_csrf("c", &key.csrf_token("c")));
         assert!(!key.check_csrf("c", &key.csrf_token("d")));
         assert!(!key.check_csrf("", &key.csrf_token("")));
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let peer: IpAddr = "203.0.113.5".parse().unwrap();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 192.0.2.7, 10.0.0.9".parse().unwrap(),
+        );
+        assert_eq!(
+            client_ip(peer, &h, &[proxy]),
+            peer,
+            "untrusted peer: header ignored"
+        );
+        assert_eq!(
+            client_ip(proxy, &h, &[proxy]),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(proxy, &axum::http::HeaderMap::new(), &[proxy]),
+            proxy
+        );
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct HttpSettings {
     pub host: String,
     /// Bind port (0 = any free port).
     pub port: u16,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[database]`.

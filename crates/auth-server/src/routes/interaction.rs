@@ -264,12 +264,9 @@ pub(crate) async fn post_login(
     let raw = form.get("request").unwrap_or("").to_owned();
     let request = validate(&state, &raw, StatusCode::SEE_OTHER).await?;
     let username = form.get("username").unwrap_or("").trim().to_owned();
-    if state
-        .login_limiter
-        .check(peer.ip(), state.clock.now())
-        .is_err()
-    {
-        tracing::warn!(ip = %peer.ip(), "sign-in rate limit reached");
+    let ip = crate::security::client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies);
+    if state.login_limiter.check(ip, state.clock.now()).is_err() {
+        tracing::warn!(ip = %ip, "sign-in rate limit reached");
         return Ok(login_page(
             &state,
             &headers,

@@ -193,7 +193,10 @@ async fn post_register(
     let now = state.clock.now();
     state
         .register_limiter
-        .check(peer.ip(), now)
+        .check(
+            crate::security::client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies),
+            now,
+        )
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     if let Err(response) = check_initial_access_token(&state, &headers) {
         return Ok(*response);

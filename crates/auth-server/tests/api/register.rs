@@ -249,3 +249,44 @@ async fn oversized_registration_bodies_are_refused() {
     let r = app.register(body).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Behind a trusted proxy the limit applies per forwarded client; from anyone else the
+/// header is ignored.
+#[tokio::test]
+async fn rate_limits_use_x_forwarded_for_only_from_trusted_proxies() {
+    let body = json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"});
+    let post = |app: &crate::helpers::TestApp, xff: &'static str| {
+        app.http
+            .post(app.url("/register"))
+            .header("x-forwarded-for", xff)
+            .json(&body)
+            .send()
+    };
+    let behind_proxy = spawn_app_with(|s| {
+        s.dcr.rate_limit_per_minute = 1;
+        s.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(
+        post(&behind_proxy, "198.51.100.1").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&behind_proxy, "198.51.100.2").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&behind_proxy, "198.51.100.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let direct = spawn_app_with(|s| s.dcr.rate_limit_per_minute = 1).await;
+    assert_eq!(
+        post(&direct, "198.51.100.1").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&direct, "198.51.100.2").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
