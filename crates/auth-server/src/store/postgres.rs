@@ -1,4 +1,4 @@
-//! The PostgreSQL backend: the same SQL as SQLite (see [`super::sql`]), on a `PgPool`, with
+//! The PostgreSQL backend: the same SQL as SQLite (see `store/sql.rs`), on a `PgPool`, with
 //! its own `migrations/postgres/`. Selected by a `postgres://` `database.url`.
 
 use std::str::FromStr;
