@@ -1,0 +1,199 @@
+//! Signing keys: generated on first start, persisted (PKCS#8 in the database), reloaded on
+//! restart, rotated by `auth-server key rotate`. A retired key stays in the JWKS until every
+//! token it signed has expired (retired_at + access token TTL + leeway).
+
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::jwk::JwkSet;
+use mcp_auth_core::jwt::{self, DEFAULT_LEEWAY_SECONDS, SigningAlgorithm, SigningKey};
+
+use crate::store::{SigningKeyRecord, Store};
+
+/// The active key and every key still published.
+#[derive(Debug)]
+struct KeySet {
+    active: Arc<SigningKey>,
+    published: Vec<Arc<SigningKey>>,
+}
+
+/// Shared, reloadable key set.
+#[derive(Debug)]
+pub struct KeyManager {
+    inner: RwLock<KeySet>,
+}
+
+fn decode(record: &SigningKeyRecord) -> anyhow::Result<SigningKey> {
+    let alg: SigningAlgorithm = record
+        .algorithm
+        .parse()
+        .map_err(|e| anyhow::anyhow!("key {}: {e}", record.kid))?;
+    let der = STANDARD
+        .decode(&record.pkcs8_base64)
+        .with_context(|| format!("key {} is not base64", record.kid))?;
+    SigningKey::from_pkcs8_der(alg, record.kid.clone(), &der)
+        .map_err(|e| anyhow::anyhow!("key {}: {e}", record.kid))
+}
+
+/// Reads a PKCS#8 private key from a PEM (`PRIVATE KEY`) or DER file.
+pub fn read_pkcs8(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(bytes);
+    };
+    if !text.contains("-----BEGIN") {
+        return Ok(bytes);
+    }
+    if !text.contains("-----BEGIN PRIVATE KEY-----") {
+        anyhow::bail!(
+            "{}: expected a PKCS#8 \"PRIVATE KEY\" PEM block",
+            path.display()
+        );
+    }
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .map(str::trim)
+        .collect();
+    STANDARD
+        .decode(body)
+        .with_context(|| format!("{}: the PEM body is not base64", path.display()))
+}
+
+/// Makes the configured key file the active key (once: a key already stored under its kid
+/// is left as it is). The kid is derived from the key, so the same file keeps the same kid.
+pub async fn import_configured(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    path: &std::path::Path,
+    now: i64,
+) -> anyhow::Result<String> {
+    let der = read_pkcs8(path)?;
+    let kid = format!("cfg-{}", &mcp_auth_core::secret::sha256_urlsafe(&der)[..16]);
+    SigningKey::from_pkcs8_der(algorithm, kid.clone(), &der).map_err(|e| {
+        anyhow::anyhow!(
+            "tokens.signing_key_file {}: not a {algorithm} PKCS#8 key: {e}",
+            path.display()
+        )
+    })?;
+    let stored = store.list_keys().await?;
+    if !stored.iter().any(|k| k.kid == kid) {
+        store
+            .rotate_key(
+                &SigningKeyRecord {
+                    kid: kid.clone(),
+                    algorithm: algorithm.as_str().to_owned(),
+                    pkcs8_base64: STANDARD.encode(&der),
+                    created_at: now,
+                    retired_at: None,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(kid = %kid, "imported the configured signing key as the active key");
+    }
+    Ok(kid)
+}
+
+/// Generates a key and stores it as the active one, retiring the others.
+pub async fn rotate(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    now: i64,
+) -> anyhow::Result<String> {
+    let kid = format!("k-{}", mcp_auth_core::secret::random_urlsafe(12));
+    let key = SigningKey::generate(algorithm, kid.clone())
+        .map_err(|e| anyhow::anyhow!("key generation failed: {e}"))?;
+    let record = SigningKeyRecord {
+        kid: kid.clone(),
+        algorithm: algorithm.as_str().to_owned(),
+        pkcs8_base64: STANDARD.encode(key.pkcs8_der()),
+        created_at: now,
+        retired_at: None,
+    };
+    store.rotate_key(&record, now).await?;
+    Ok(kid)
+}
+
+async fn load_set(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    access_ttl: i64,
+    now: i64,
+) -> anyhow::Result<KeySet> {
+    let horizon = now - access_ttl - DEFAULT_LEEWAY_SECONDS;
+    store.purge_keys(horizon).await?;
+    let mut records = store.list_keys().await?;
+    if !records.iter().any(|r| r.retired_at.is_none()) {
+        let kid = rotate(store, algorithm, now).await?;
+        tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key");
+        records = store.list_keys().await?;
+    }
+    let mut published = Vec::new();
+    let mut active = None;
+    for record in &records {
+        let key = Arc::new(decode(record)?);
+        if record.retired_at.is_none() {
+            active = Some(key.clone());
+        }
+        published.push(key);
+    }
+    let active = active.context("no active signing key")?;
+    Ok(KeySet { active, published })
+}
+
+impl KeyManager {
+    /// Loads the stored keys, generating the first one if there is none.
+    pub async fn load(
+        store: &dyn Store,
+        algorithm: SigningAlgorithm,
+        access_ttl: i64,
+        now: i64,
+    ) -> anyhow::Result<Self> {
+        let set = load_set(store, algorithm, access_ttl, now).await?;
+        Ok(Self {
+            inner: RwLock::new(set),
+        })
+    }
+
+    /// Re-reads the keys (after an out-of-process rotation).
+    pub async fn reload(
+        &self,
+        store: &dyn Store,
+        algorithm: SigningAlgorithm,
+        access_ttl: i64,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let set = load_set(store, algorithm, access_ttl, now).await?;
+        if let Ok(mut guard) = self.inner.write() {
+            *guard = set;
+        }
+        Ok(())
+    }
+
+    /// The key new tokens are signed with.
+    pub fn active(&self) -> anyhow::Result<Arc<SigningKey>> {
+        self.inner
+            .read()
+            .map(|g| g.active.clone())
+            .map_err(|_| anyhow::anyhow!("key set lock poisoned"))
+    }
+
+    /// Every published key.
+    pub fn published(&self) -> Vec<Arc<SigningKey>> {
+        self.inner
+            .read()
+            .map(|g| g.published.clone())
+            .unwrap_or_default()
+    }
+
+    /// The public JWK Set.
+    pub fn jwks(&self) -> JwkSet {
+        let keys = self.published();
+        jwt::jwks(keys.iter().map(|k| k.as_ref()))
+    }
+}

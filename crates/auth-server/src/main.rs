@@ -1,0 +1,222 @@
+//! The `auth-server` binary: serve (default), or run an admin command against the database.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use auth_server::settings::Settings;
+use auth_server::state::{AppState, open_store};
+use auth_server::store::UserRecord;
+use clap::{Parser, Subcommand};
+use mcp_auth_core::{Clock, SystemClock};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "auth-server",
+    version,
+    about = "OAuth 2.1 authorization server for MCP"
+)]
+struct Cli {
+    /// Configuration file (TOML), layered over the compiled defaults and under AUTH_SERVER_* env.
+    #[arg(long, global = true, env = "AUTH_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Manage local users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage signing keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Adds a user, or updates one with the same username. The password is read from stdin.
+    Add {
+        /// Login name.
+        username: String,
+        /// Role (admin, user, guest, or one defined under [roles]).
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Explicit allowed scopes (space-separated), replacing the role's.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Lists users (username, role, allowed scopes).
+    List,
+    /// Removes a user: their consents are deleted and their grants revoked.
+    Remove {
+        /// Login name.
+        username: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Adds a new active signing key; old keys stay published until their tokens expire.
+    Rotate,
+    /// Lists stored keys.
+    List,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", settings.http.host, settings.http.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("could not bind {addr} (http.host / http.port)"))?;
+    let local = listener.local_addr()?;
+    let state = AppState::open(settings, Arc::new(SystemClock)).await?;
+    tracing::info!(issuer = %state.settings.issuer, "auth-server ready");
+    println!("listening on http://{local}");
+    auth_server::run(listener, state, shutdown_signal()).await
+}
+
+async fn user_add(
+    settings: &Settings,
+    username: String,
+    role: String,
+    scopes: Option<String>,
+    display_name: Option<String>,
+) -> anyhow::Result<()> {
+    if scopes.is_none() && !settings.roles.contains_key(&role) {
+        anyhow::bail!("unknown role {role:?}: define it under [roles] or pass --scopes");
+    }
+    if let Some(s) = &scopes {
+        mcp_auth_core::ScopeSet::parse(s).context("--scopes")?;
+    }
+    eprintln!("password for {username} (read from stdin):");
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    if password.len() < 8 {
+        anyhow::bail!("the password must be at least 8 characters");
+    }
+    let store = open_store(settings).await?;
+    let existing = auth_server::store::Users::get_user_by_name(store.as_ref(), &username).await?;
+    let user = UserRecord {
+        user_id: existing.map_or_else(|| format!("user-{}", uuid::Uuid::new_v4()), |u| u.user_id),
+        username: username.clone(),
+        password_hash: auth_server::security::hash_password(&password)?,
+        role,
+        scopes,
+        display_name,
+    };
+    auth_server::store::Users::upsert_user(store.as_ref(), &user).await?;
+    store.close().await;
+    println!("user {username} saved");
+    Ok(())
+}
+
+async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match command {
+        KeyCommand::Rotate => {
+            let kid = auth_server::keys::rotate(
+                store.as_ref(),
+                settings.signing_algorithm,
+                SystemClock.now(),
+            )
+            .await?;
+            println!(
+                "new active signing key {kid}; running servers pick it up within maintenance.interval_seconds"
+            );
+        }
+        KeyCommand::List => {
+            for key in auth_server::store::SigningKeys::list_keys(store.as_ref()).await? {
+                let status = key
+                    .retired_at
+                    .map_or_else(|| "active".to_owned(), |at| format!("retired at {at}"));
+                println!(
+                    "{}\t{}\tcreated {}\t{status}",
+                    key.kid, key.algorithm, key.created_at
+                );
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    auth_server::telemetry::init(cli.log_json);
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    scopes,
+                    display_name,
+                },
+        } => user_add(&settings, username, role, scopes, display_name).await,
+        Command::User {
+            command: UserCommand::List,
+        } => {
+            let store = open_store(&settings).await?;
+            for u in store.list_users().await? {
+                let scopes = u.scopes.unwrap_or_else(|| format!("(role {})", u.role));
+                println!("{}\t{}\t{}", u.username, u.role, scopes);
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Remove { username },
+        } => {
+            let store = open_store(&settings).await?;
+            let removed = store.delete_user(&username, SystemClock.now()).await?;
+            store.close().await;
+            if !removed {
+                anyhow::bail!("no user {username:?}");
+            }
+            println!("user {username} removed; their grants are revoked");
+            Ok(())
+        }
+        Command::Key { command } => key_command(&settings, command).await,
+    }
+}

@@ -1,0 +1,237 @@
+//! Shared application state and its start-up: open the store, seed users and clients from the
+//! configuration, load (or create) the signing key.
+
+use std::sync::Arc;
+
+use mcp_auth_core::Clock;
+
+use crate::cimd::CimdResolver;
+use crate::keys::KeyManager;
+use crate::security::{CookieKey, RateLimiter, hash_password, verify_password};
+use crate::settings::Settings;
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ClientRecord, ClientSource, Store, UserRecord};
+
+/// Everything a handler needs.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Signing keys.
+    pub keys: Arc<KeyManager>,
+    /// Metadata document resolver.
+    pub cimd: Arc<CimdResolver>,
+    /// `/register` rate limiter.
+    pub register_limiter: Arc<RateLimiter>,
+    /// Sign-in rate limiter.
+    pub login_limiter: Arc<RateLimiter>,
+    /// Cookie and CSRF key.
+    pub cookie_key: Arc<CookieKey>,
+}
+
+/// Opens the configured database: PostgreSQL for a `postgres://` URL, otherwise SQLite
+/// (the URL, or the file in the data directory).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &settings.database.url;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::open_url(url).await?));
+    }
+    let store = if settings.database.url.is_empty() {
+        let dir = &settings.database.data_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("database.data_dir {}: {e}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let store = SqliteStore::open(&settings.database.sqlite_path()).await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(
+                settings.database.sqlite_path(),
+                std::fs::Permissions::from_mode(0o600),
+            );
+        }
+        store
+    } else {
+        SqliteStore::open_url(&settings.database.url).await?
+    };
+    Ok(Arc::new(store))
+}
+
+impl AppState {
+    /// Builds the state over an opened store.
+    pub async fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let now = clock.now();
+        seed_users(&settings, store.as_ref()).await?;
+        seed_clients(&settings, store.as_ref(), now).await?;
+        if !settings.tokens.signing_key_file.is_empty() {
+            crate::keys::import_configured(
+                store.as_ref(),
+                settings.signing_algorithm,
+                std::path::Path::new(&settings.tokens.signing_key_file),
+                now,
+            )
+            .await?;
+        }
+        let keys = KeyManager::load(
+            store.as_ref(),
+            settings.signing_algorithm,
+            settings.tokens.access_token_ttl_seconds,
+            now,
+        )
+        .await?;
+        let cimd = CimdResolver::new(settings.cimd.clone())?;
+        // Without a configured key, generate one once and keep it in the database, so
+        // sessions and open forms survive a restart.
+        let cookie_secret = if settings.session.secret.is_empty() {
+            let candidate = mcp_auth_core::secret::random_urlsafe(32);
+            store
+                .secret_or_insert("session.secret", &candidate, now)
+                .await?
+        } else {
+            settings.session.secret.clone()
+        };
+        if settings.dev.auto_approve {
+            tracing::warn!(
+                user = %settings.dev.auto_approve_user,
+                "DEVELOPMENT SETTING dev.auto_approve is ON: every authorization request is approved without login or consent"
+            );
+        }
+        Ok(Self {
+            register_limiter: Arc::new(RateLimiter::new(settings.dcr.rate_limit_per_minute, 60)),
+            login_limiter: Arc::new(RateLimiter::new(
+                settings.session.login_attempts_per_minute,
+                60,
+            )),
+            cookie_key: Arc::new(CookieKey::new(&cookie_secret)),
+            settings: Arc::new(settings),
+            store,
+            clock,
+            keys: Arc::new(keys),
+            cimd: Arc::new(cimd),
+        })
+    }
+
+    /// Opens the configured store and builds the state.
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        Self::new(settings, store, clock).await
+    }
+
+    /// One maintenance pass: reap unused dynamic clients, purge expired codes and tokens,
+    /// reload keys (picks up `auth-server key rotate`).
+    pub async fn maintain(&self) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let reaped = self
+            .store
+            .reap_unused_clients(now - self.settings.dcr.unused_client_ttl_seconds)
+            .await?;
+        if reaped > 0 {
+            tracing::info!(
+                reaped,
+                "deleted dynamically registered clients that were never used"
+            );
+        }
+        // Keep spent codes a day, so a late replay is still recognised and revokes its grant.
+        self.store.purge_codes(now - 86_400).await?;
+        self.store.purge_tokens(now).await?;
+        self.keys
+            .reload(
+                self.store.as_ref(),
+                self.settings.signing_algorithm,
+                self.settings.tokens.access_token_ttl_seconds,
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+async fn seed_users(settings: &Settings, store: &dyn Store) -> anyhow::Result<()> {
+    for seed in &settings.users {
+        let existing = store.get_user_by_name(&seed.username).await?;
+        let password_hash = match (&seed.password_hash, &seed.password) {
+            (Some(hash), _) => hash.clone(),
+            (None, Some(password)) => match &existing {
+                // Keep the stored hash when the configured password still matches it.
+                Some(user) if verify_password(password, &user.password_hash) => {
+                    user.password_hash.clone()
+                }
+                _ => hash_password(password)?,
+            },
+            (None, None) => continue,
+        };
+        let user = UserRecord {
+            user_id: existing.as_ref().map_or_else(
+                || format!("user-{}", uuid::Uuid::new_v4()),
+                |u| u.user_id.clone(),
+            ),
+            username: seed.username.clone(),
+            password_hash,
+            role: seed.role.clone(),
+            scopes: seed.scopes.as_ref().map(|s| s.join(" ")),
+            display_name: seed.display_name.clone(),
+        };
+        store.upsert_user(&user).await?;
+    }
+    Ok(())
+}
+
+async fn seed_clients(settings: &Settings, store: &dyn Store, now: i64) -> anyhow::Result<()> {
+    for seed in &settings.clients {
+        let existing = store.get_client(&seed.client_id).await?;
+        let secret_hash = match &seed.client_secret {
+            None => None,
+            Some(secret) => match existing.as_ref().and_then(|c| c.secret_hash.clone()) {
+                Some(hash) if verify_password(secret, &hash) => Some(hash),
+                _ => Some(hash_password(secret)?),
+            },
+        };
+        let redirect_uris: Vec<String> = seed
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+        let auth_method = if secret_hash.is_some() {
+            "client_secret_basic"
+        } else {
+            "none"
+        };
+        let metadata = serde_json::json!({
+            "client_name": seed.client_name,
+            "redirect_uris": redirect_uris,
+            "token_endpoint_auth_method": auth_method,
+        });
+        let record = ClientRecord {
+            client_id: seed.client_id.clone(),
+            secret_hash,
+            auth_method: auth_method.to_owned(),
+            redirect_uris,
+            // A client without redirect URIs only introspects and revokes.
+            grant_types: if seed.redirect_uris.is_empty() {
+                Vec::new()
+            } else {
+                vec!["authorization_code".to_owned(), "refresh_token".to_owned()]
+            },
+            client_name: seed.client_name.clone(),
+            metadata,
+            source: ClientSource::Config,
+            created_at: existing.as_ref().map_or(now, |c| c.created_at),
+            last_used_at: existing.as_ref().and_then(|c| c.last_used_at),
+        };
+        store.upsert_client(&record).await?;
+    }
+    Ok(())
+}

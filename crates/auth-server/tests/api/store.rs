@@ -1,0 +1,461 @@
+//! The storage contract: one suite every backend must pass (today SQLite; PostgreSQL will run
+//! the same `contract` function).
+
+use std::sync::Arc;
+
+use auth_server::store::postgres::PgStore;
+use auth_server::store::sqlite::SqliteStore;
+use auth_server::store::{
+    AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, CodeRedemption,
+    GrantRecord, RefreshTokenRecord, Rotation, SigningKeyRecord, Store, StoreError, UserRecord,
+};
+
+fn client(id: &str, source: ClientSource, created_at: i64) -> ClientRecord {
+    ClientRecord {
+        client_id: id.to_owned(),
+        secret_hash: None,
+        auth_method: "none".to_owned(),
+        redirect_uris: vec!["http://127.0.0.1/cb".to_owned()],
+        grant_types: vec!["authorization_code".to_owned()],
+        client_name: Some("c".to_owned()),
+        metadata: serde_json::json!({"client_name": "c"}),
+        source,
+        created_at,
+        last_used_at: None,
+    }
+}
+
+fn code(digest: &str, grant_id: &str) -> AuthorizationCodeRecord {
+    AuthorizationCodeRecord {
+        code_digest: digest.to_owned(),
+        grant_id: grant_id.to_owned(),
+        client_id: "c1".to_owned(),
+        user_id: "u1".to_owned(),
+        redirect_uri: Some("http://127.0.0.1/cb".to_owned()),
+        effective_redirect_uri: "http://127.0.0.1/cb".to_owned(),
+        code_challenge: "x".repeat(43),
+        resource: "http://localhost:8001/mcp".to_owned(),
+        scope: "mcp:tools".to_owned(),
+        auth_time: 1,
+        expires_at: 1_000,
+    }
+}
+
+fn refresh(digest: &str, grant_id: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_digest: digest.to_owned(),
+        grant_id: grant_id.to_owned(),
+        issued_at: 100,
+        expires_at: 10_000,
+        rotated_at: None,
+    }
+}
+
+async fn clients(store: &dyn Store) {
+    store
+        .insert_client(&client("c1", ClientSource::Dynamic, 10))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .insert_client(&client("c1", ClientSource::Dynamic, 10))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .insert_client(&client("c2", ClientSource::Dynamic, 10))
+        .await
+        .unwrap();
+    store
+        .insert_client(&client("cfg", ClientSource::Config, 10))
+        .await
+        .unwrap();
+    let mut updated = client("cfg", ClientSource::Config, 10);
+    updated.client_name = Some("renamed".to_owned());
+    store.upsert_client(&updated).await.unwrap();
+    let got = store.get_client("cfg").await.unwrap().unwrap();
+    assert_eq!(got.client_name.as_deref(), Some("renamed"));
+    assert_eq!(got.redirect_uris, vec!["http://127.0.0.1/cb"]);
+    assert_eq!(got.metadata["client_name"], "c");
+    store.touch_client("c1", 50).await.unwrap();
+    assert_eq!(
+        store.get_client("c1").await.unwrap().unwrap().last_used_at,
+        Some(50)
+    );
+    assert_eq!(store.reap_unused_clients(5).await.unwrap(), 0, "too young");
+    assert_eq!(
+        store.reap_unused_clients(11).await.unwrap(),
+        1,
+        "only c2: c1 was used, cfg is config"
+    );
+    assert!(store.get_client("c2").await.unwrap().is_none());
+    assert!(store.get_client("c1").await.unwrap().is_some());
+    assert!(store.get_client("cfg").await.unwrap().is_some());
+}
+
+async fn codes(store: Arc<dyn Store>) {
+    store.insert_code(&code("d1", "g1")).await.unwrap();
+    assert!(
+        matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "g1" && c.scope == "mcp:tools")
+    );
+    assert!(
+        matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "g1")
+    );
+    assert!(matches!(
+        store.redeem_code("nope", 6).await.unwrap(),
+        CodeRedemption::Unknown
+    ));
+    for i in 0..5 {
+        let digest = format!("race{i}");
+        store.insert_code(&code(&digest, "g")).await.unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let digest = digest.clone();
+                tokio::spawn(async move { store.redeem_code(&digest, 7).await.unwrap() })
+            })
+            .collect();
+        let mut fresh = 0;
+        for h in handles {
+            if matches!(h.await.unwrap(), CodeRedemption::Fresh(_)) {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1, "exactly one concurrent redemption wins");
+    }
+    assert!(store.purge_codes(2_000).await.unwrap() >= 6);
+    assert!(matches!(
+        store.redeem_code("d1", 6).await.unwrap(),
+        CodeRedemption::Unknown
+    ));
+}
+
+async fn grants(store: &dyn Store) {
+    let grant = GrantRecord {
+        grant_id: "g1".to_owned(),
+        client_id: "c1".to_owned(),
+        user_id: "u1".to_owned(),
+        resource: "http://localhost:8001/mcp".to_owned(),
+        scope: "mcp:tools".to_owned(),
+        auth_time: 1,
+        created_at: 1,
+        revoked_at: None,
+    };
+    store.insert_grant(&grant).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("r1", "g1"))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&AccessTokenRecord {
+            jti: "j1".into(),
+            grant_id: "g1".into(),
+            expires_at: 5_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.access_token_revoked("j1").await.unwrap(),
+        Some((false, "g1".to_owned()))
+    );
+    assert_eq!(store.access_token_revoked("unknown").await.unwrap(), None);
+
+    // Rotation, grace replay once, then reuse.
+    assert!(matches!(
+        store
+            .rotate_refresh_token("r1", &refresh("r2", "g1"), 200, 10)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    ));
+    assert!(
+        store
+            .get_refresh_token("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at
+            .is_some()
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh_token("r1", &refresh("r3", "g1"), 205, 10)
+            .await
+            .unwrap(),
+        Rotation::GraceReplay
+    ));
+    assert!(
+        store
+            .get_refresh_token("r2")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at
+            .is_some(),
+        "lost successor revoked"
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh_token("r1", &refresh("r4", "g1"), 206, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token("r3", &refresh("r5", "g1"), 300, 0)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token("r3", &refresh("r6", "g1"), 400, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    ));
+    assert!(matches!(
+        store
+            .rotate_refresh_token("zz", &refresh("r7", "g1"), 400, 10)
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    ));
+
+    store.revoke_access_token("j1", 500).await.unwrap();
+    assert_eq!(
+        store.access_token_revoked("j1").await.unwrap(),
+        Some((true, "g1".to_owned()))
+    );
+    store
+        .insert_access_token(&AccessTokenRecord {
+            jti: "j2".into(),
+            grant_id: "g1".into(),
+            expires_at: 5_000,
+        })
+        .await
+        .unwrap();
+    store.revoke_grant("g1", 600).await.unwrap();
+    store.revoke_grant("g1", 601).await.unwrap();
+    assert_eq!(
+        store.get_grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(600)
+    );
+    assert_eq!(
+        store.access_token_revoked("j2").await.unwrap(),
+        Some((true, "g1".to_owned()))
+    );
+    assert!(
+        store
+            .get_refresh_token("r5")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at
+            .is_some()
+    );
+    assert!(store.purge_tokens(20_000).await.unwrap() >= 1);
+    assert!(store.get_refresh_token("r5").await.unwrap().is_none());
+}
+
+async fn consents_and_users(store: &dyn Store) {
+    assert_eq!(store.get_consent("u1", "c1", "r").await.unwrap(), None);
+    store.put_consent("u1", "c1", "r", "a", 1).await.unwrap();
+    store.put_consent("u1", "c1", "r", "a b", 2).await.unwrap();
+    assert_eq!(
+        store.get_consent("u1", "c1", "r").await.unwrap().as_deref(),
+        Some("a b")
+    );
+    assert_eq!(store.get_consent("u1", "c1", "other").await.unwrap(), None);
+
+    let user = UserRecord {
+        user_id: "u1".into(),
+        username: "alice".into(),
+        password_hash: "h".into(),
+        role: "user".into(),
+        scopes: None,
+        display_name: None,
+    };
+    store.upsert_user(&user).await.unwrap();
+    store
+        .upsert_user(&UserRecord {
+            role: "admin".into(),
+            user_id: "ignored".into(),
+            ..user.clone()
+        })
+        .await
+        .unwrap();
+    let got = store.get_user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!((got.user_id.as_str(), got.role.as_str()), ("u1", "admin"));
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().username,
+        "alice"
+    );
+    assert!(store.get_user_by_name("bob").await.unwrap().is_none());
+}
+
+async fn keys(store: &dyn Store) {
+    let key = |kid: &str, at: i64| SigningKeyRecord {
+        kid: kid.into(),
+        algorithm: "ES256".into(),
+        pkcs8_base64: "AAAA".into(),
+        created_at: at,
+        retired_at: None,
+    };
+    store.rotate_key(&key("k1", 1), 1).await.unwrap();
+    store.rotate_key(&key("k2", 2), 2).await.unwrap();
+    let keys = store.list_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].retired_at, Some(2));
+    assert_eq!(keys[1].retired_at, None);
+    assert_eq!(store.purge_keys(2).await.unwrap(), 0);
+    assert_eq!(store.purge_keys(3).await.unwrap(), 1);
+    assert_eq!(store.list_keys().await.unwrap()[0].kid, "k2");
+}
+
+async fn secrets(store: &dyn Store) {
+    assert_eq!(
+        store.secret_or_insert("k", "first", 1).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.secret_or_insert("k", "second", 2).await.unwrap(),
+        "first",
+        "first writer wins"
+    );
+    assert_eq!(store.secret_or_insert("other", "x", 2).await.unwrap(), "x");
+}
+
+async fn user_removal(store: &dyn Store) {
+    let user = UserRecord {
+        user_id: "u-del".into(),
+        username: "dave".into(),
+        password_hash: "h".into(),
+        role: "user".into(),
+        scopes: Some("mcp:tools".into()),
+        display_name: Some("Dave".into()),
+    };
+    store.upsert_user(&user).await.unwrap();
+    assert!(
+        store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.username == "dave")
+    );
+    store
+        .insert_grant(&GrantRecord {
+            grant_id: "g-del".into(),
+            client_id: "c1".into(),
+            user_id: "u-del".into(),
+            resource: "r".into(),
+            scope: "mcp:tools".into(),
+            auth_time: 1,
+            created_at: 1,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("r-del", "g-del"))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&AccessTokenRecord {
+            jti: "j-del".into(),
+            grant_id: "g-del".into(),
+            expires_at: 5_000,
+        })
+        .await
+        .unwrap();
+    store
+        .put_consent("u-del", "c1", "r", "mcp:tools", 1)
+        .await
+        .unwrap();
+    assert!(store.delete_user("dave", 700).await.unwrap());
+    assert!(!store.delete_user("dave", 701).await.unwrap());
+    assert!(store.get_user_by_name("dave").await.unwrap().is_none());
+    assert_eq!(store.get_consent("u-del", "c1", "r").await.unwrap(), None);
+    assert_eq!(
+        store.get_grant("g-del").await.unwrap().unwrap().revoked_at,
+        Some(700)
+    );
+    assert!(
+        store
+            .get_refresh_token("r-del")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at
+            .is_some()
+    );
+    assert_eq!(
+        store.access_token_revoked("j-del").await.unwrap(),
+        Some((true, "g-del".to_owned()))
+    );
+}
+
+/// The whole contract against one store.
+pub(crate) async fn contract(store: Arc<dyn Store>) {
+    user_removal(store.as_ref()).await;
+    secrets(store.as_ref()).await;
+    clients(store.as_ref()).await;
+    codes(store.clone()).await;
+    grants(store.as_ref()).await;
+    consents_and_users(store.as_ref()).await;
+    keys(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_honours_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("contract.db"))
+        .await
+        .unwrap();
+    contract(Arc::new(store)).await;
+}
+
+/// Migrations are recorded and re-running them on an existing file is a no-op.
+#[tokio::test]
+async fn reopening_an_existing_database_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reopen.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    use auth_server::store::{ClientRegistry as _, Lifecycle as _};
+    store
+        .insert_client(&client("kept", ClientSource::Dynamic, 1))
+        .await
+        .unwrap();
+    store.close().await;
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(store.get_client("kept").await.unwrap().is_some());
+}
+
+/// `TEST_DATABASE_URL` (set by `.ci/run` when PostgreSQL answers), or `None` with a note.
+pub(crate) fn postgres_url() -> Option<String> {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("skipped: no TEST_DATABASE_URL");
+    }
+    url
+}
+
+/// A fresh schema name for one test.
+pub(crate) fn fresh_schema() -> String {
+    format!("t_{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_honours_the_contract() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    assert_eq!(auth_server::store::Lifecycle::backend(&store), "postgres");
+    contract(Arc::new(store.clone())).await;
+    auth_server::store::Lifecycle::close(&store).await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+}
