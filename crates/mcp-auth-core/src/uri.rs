@@ -68,6 +68,23 @@ fn check_no_fragment_or_userinfo(raw: &str, url: &Url) -> Result<(), UriError> {
     Ok(())
 }
 
+/// An absolute `http`/`https` URL with a host and neither fragment nor userinfo: the shape
+/// resource identifiers and issuers share.
+fn parse_http_url(s: &str) -> Result<Url, UriError> {
+    let url = parse_absolute(s)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UriError::Scheme {
+            uri: s.to_owned(),
+            scheme: url.scheme().to_owned(),
+        });
+    }
+    if url.host().is_none() {
+        return Err(UriError::NoHost(s.to_owned()));
+    }
+    check_no_fragment_or_userinfo(s, &url)?;
+    Ok(url)
+}
+
 /// Whether `url` is `http(s)` on a loopback host: `127.0.0.0/8`, `::1` or `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
@@ -130,17 +147,7 @@ pub struct ResourceUri(String);
 impl ResourceUri {
     /// Validates and canonicalises a resource URI.
     pub fn parse(s: &str) -> Result<Self, UriError> {
-        let url = parse_absolute(s)?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(UriError::Scheme {
-                uri: s.to_owned(),
-                scheme: url.scheme().to_owned(),
-            });
-        }
-        if url.host().is_none() {
-            return Err(UriError::NoHost(s.to_owned()));
-        }
-        check_no_fragment_or_userinfo(s, &url)?;
+        let url = parse_http_url(s)?;
         // `Url` has already lowercased scheme and host and dropped the default port.
         let mut canonical = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
         if let Some(port) = url.port() {
@@ -182,17 +189,7 @@ impl Issuer {
     /// Validates an issuer: an absolute `http`/`https` URL with a host, no query, no fragment.
     /// The string is kept as given: issuers are compared exactly.
     pub fn parse(s: &str) -> Result<Self, UriError> {
-        let url = parse_absolute(s)?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(UriError::Scheme {
-                uri: s.to_owned(),
-                scheme: url.scheme().to_owned(),
-            });
-        }
-        if url.host().is_none() {
-            return Err(UriError::NoHost(s.to_owned()));
-        }
-        check_no_fragment_or_userinfo(s, &url)?;
+        let url = parse_http_url(s)?;
         if url.query().is_some() {
             return Err(UriError::Query(s.to_owned()));
         }
