@@ -18,8 +18,8 @@
 # target/conformance), builds the workspace's binaries (debug), and writes every scenario's
 # checks.json under $CONFORMANCE_RESULTS (default target/conformance-results). Scenarios
 # that need fixtures or protocol features we do not serve are listed, with the reason, in
-# scripts/conformance-not-applicable.txt; every other scenario must pass with no FAILURE,
-# WARNING or SKIPPED check. Each mode ends with a line `<mode>: N passed, M failed`
+# scripts/conformance-not-applicable.txt; every other scenario must pass with no FAILURE
+# or WARNING check (nor a SKIPPED one in authorization mode). Each mode ends with a line `<mode>: N passed, M failed`
 # (scenarios); the script exits 1 if any M is not 0.
 # Set CONFORMANCE_SKIP_BUILD=1 to use already-built binaries.
 set -euo pipefail
