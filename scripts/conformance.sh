@@ -74,7 +74,12 @@ BIN="$ROOT/target/debug"
 
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
-WORK="$(mktemp -d)"
+# Scratch space (the auth-server's data, its config, the client's credential files) stays
+# under target/ as well, and is removed at exit.
+mkdir -p "$ROOT/target"
+WORK="$(mktemp -d "$ROOT/target/conformance-work.XXXXXX")"
+mkdir -p "$WORK/tmp"
+export TMPDIR="$WORK/tmp"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
