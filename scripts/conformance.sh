@@ -182,7 +182,8 @@ run_authorization() {
   if [ -n "$url" ]; then
     curl -sS -L -o /dev/null --max-time 30 "$url" || echo "curl of the authorization URL failed" >&2
   else
-    echo "the suite printed no authorization URL" >&2
+    echo "the suite printed no authorization URL (see $out.log)" >&2
+    kill "$pid" 2>/dev/null || true # it would wait 5 minutes for a callback
   fi
   wait "$pid" || true
   summarise authorization
