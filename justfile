@@ -25,3 +25,9 @@ ci:
 # Micro-benchmarks of the crypto hot paths (JWT sign and verify per algorithm).
 bench-core:
     cargo bench -p mcp-auth-core --bench jwt
+
+# The official MCP conformance suite against our three services (client, authorization,
+# server modes; pass one or more to narrow it). Needs npm and curl; installs Node 22 and the
+# pinned suites under target/. Cargo-free twin: `bash scripts/conformance.sh`.
+conformance *MODES:
+    bash scripts/conformance.sh {{MODES}}

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::error::{ClientError, Result};
 use crate::report::{OutputMode, Reporter};
 use crate::session::McpClient;
-use crate::settings::{AuthorizeMode, PreRegistered, Settings};
+use crate::settings::{AuthorizeMode, McpProtocol, PreRegistered, Settings};
 use crate::store::Store;
 
 /// `println!` without the panic on a closed stdout (`mcp-client tools … | head -1`).
@@ -381,6 +381,10 @@ async fn conformance(url: &str, reporter: Reporter, clock: Arc<dyn Clock>) -> Re
     settings.authorize_timeout = Duration::from_secs(20);
     settings.metadata_url = Some(CONFORMANCE_CLIENT_METADATA_URL.to_owned());
     settings.legacy_discovery = true;
+    // The suite names the protocol revision a scenario is written for (0.2 and later).
+    if std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION").as_deref() == Ok("2026-07-28") {
+        settings.protocol = McpProtocol::V2026_07_28;
+    }
     if let Some(id) = context.get("client_id").and_then(Value::as_str) {
         settings.pre_registered = Some(PreRegistered {
             client_id: id.to_owned(),

@@ -34,4 +34,4 @@ pub use connection::Connection;
 pub use error::{ClientError, Result};
 pub use report::{OutputMode, Reporter};
 pub use session::McpClient;
-pub use settings::{AuthorizeMode, Settings};
+pub use settings::{AuthorizeMode, McpProtocol, Settings};

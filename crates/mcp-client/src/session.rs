@@ -12,6 +12,7 @@ use mcp_auth_core::challenge::BearerChallenge;
 use mcp_auth_core::{Clock, OAuthErrorCode, ScopeSet};
 use rmcp::ServiceExt;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
@@ -24,7 +25,7 @@ use crate::error::{ClientError, Result};
 use crate::http::{UrlPolicy, oauth_client};
 use crate::registration::register;
 use crate::report::Reporter;
-use crate::settings::Settings;
+use crate::settings::{McpProtocol, Settings};
 use crate::store::{RegistrationMethod, Store};
 use crate::token::{ClientCredentials, CodeExchange, exchange_code};
 use crate::tokens::{Credentials, TokenManager, load_credentials};
@@ -145,7 +146,8 @@ impl McpClient {
         self.authorize(challenge.as_ref(), None).await
     }
 
-    /// Opens an MCP session (protocol 2025-11-25), authorizing as the server demands.
+    /// Opens an MCP session (protocol 2025-11-25, or the 2026-07-28 draft when configured),
+    /// authorizing as the server demands.
     pub async fn connect(self: &Arc<Self>) -> Result<Connection> {
         let mut authorizations = 0;
         loop {
@@ -160,7 +162,21 @@ impl McpClient {
                 Implementation::new("mcp-client", env!("CARGO_PKG_VERSION")),
             )
             .with_protocol_version(ProtocolVersion::V_2025_11_25);
-            match config.serve(transport).await {
+            let served = match self.settings.protocol {
+                McpProtocol::V2025_11_25 => config.serve(transport).await,
+                McpProtocol::V2026_07_28 => {
+                    config
+                        .serve_with_lifecycle(
+                            transport,
+                            ClientLifecycleMode::Auto {
+                                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+                            },
+                        )
+                        .await
+                }
+            };
+            match served {
                 Ok(service) => {
                     let version = service
                         .peer_info()

@@ -21,6 +21,18 @@ pub enum AuthorizeMode {
     Headless,
 }
 
+/// The MCP protocol revision the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum McpProtocol {
+    /// `initialize` handshake and sessions, protocol 2025-11-25 (the default).
+    #[serde(rename = "2025-11-25")]
+    V2025_11_25,
+    /// The 2026-07-28 draft: `server/discover` and per-request metadata on the stateless
+    /// wire, falling back to the 2025-11-25 handshake for a server that does not know it.
+    #[serde(rename = "2026-07-28")]
+    V2026_07_28,
+}
+
 /// The raw shape of the configuration, as read from TOML and the environment.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +43,13 @@ struct RawSettings {
     tokens: RawTokens,
     http: RawHttp,
     discovery: RawDiscovery,
+    mcp: RawMcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    protocol_version: McpProtocol,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +153,8 @@ pub struct Settings {
     pub allow_private_addresses: bool,
     /// Fall back to 2025-03-26 discovery when there is no protected resource metadata.
     pub legacy_discovery: bool,
+    /// The MCP protocol revision.
+    pub protocol: McpProtocol,
 }
 
 impl Settings {
@@ -220,6 +241,7 @@ impl Settings {
             allow_insecure_http: raw.http.allow_insecure_http,
             allow_private_addresses: raw.http.allow_private_addresses,
             legacy_discovery: raw.discovery.legacy_fallback,
+            protocol: raw.mcp.protocol_version,
         })
     }
 }
@@ -254,6 +276,7 @@ mod tests {
         assert_eq!(settings.max_authorizations, 3);
         assert!(settings.pre_registered.is_none());
         assert!(settings.metadata_url.is_none());
+        assert_eq!(settings.protocol, McpProtocol::V2025_11_25);
     }
 
     #[test]
@@ -272,5 +295,11 @@ mod tests {
         std::fs::write(&file, "[client]\nmetadata_url = \"http://example.com/x\"\n").unwrap();
         let err = Settings::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("MCP_CLIENT_CLIENT__METADATA_URL"), "{err}");
+
+        std::fs::write(&file, "[mcp]\nprotocol_version = \"2026-07-28\"\n").unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        assert_eq!(settings.protocol, McpProtocol::V2026_07_28);
+        std::fs::write(&file, "[mcp]\nprotocol_version = \"2024-01-01\"\n").unwrap();
+        assert!(Settings::load(Some(&file)).is_err());
     }
 }

@@ -8,6 +8,7 @@ mod discovery;
 mod helpers;
 mod mock_as;
 mod mock_rs;
+mod protocol;
 mod registration;
 mod rejections;
 mod scopes;

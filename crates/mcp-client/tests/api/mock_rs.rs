@@ -45,6 +45,10 @@ pub struct RsConfig {
     /// 2025-03-26 co-hosting: `Some(true)` serves the AS metadata at this origin,
     /// `Some(false)` serves `/authorize`, `/token`, `/register` here (both forwarded to the AS).
     pub legacy_as: Option<bool>,
+    /// Speak only the 2026-07-28 draft's stateless wire: `server/discover`, no `initialize`,
+    /// and every request must carry `MCP-Protocol-Version: 2026-07-28` and the matching
+    /// `_meta` protocol version (400 otherwise, as the conformance suite's mock does).
+    pub draft: bool,
 }
 
 impl Default for RsConfig {
@@ -59,9 +63,13 @@ impl Default for RsConfig {
             prm_metadata_url_override: None,
             challenge_only_missing: false,
             legacy_as: None,
+            draft: false,
         }
     }
 }
+
+/// The draft protocol revision.
+pub const DRAFT: &str = "2026-07-28";
 
 /// The tools and the scope each needs.
 pub const TOOLS: &[(&str, &str)] = &[
@@ -77,6 +85,7 @@ pub struct RsState {
     pub base: String,
     pub log: Mutex<Vec<Seen>>,
     pub initializes: AtomicU32,
+    pub discovers: AtomicU32,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +105,7 @@ impl MockRs {
             base: base.clone(),
             log: Mutex::default(),
             initializes: AtomicU32::new(0),
+            discovers: AtomicU32::new(0),
         });
         let app = axum::Router::new()
             .fallback(rs_handler)
@@ -138,6 +148,11 @@ impl MockRs {
 
     pub fn initializes(&self) -> u32 {
         self.state.initializes.load(Ordering::SeqCst)
+    }
+
+    /// Successful `server/discover` requests (draft mode).
+    pub fn discovers(&self) -> u32 {
+        self.state.discovers.load(Ordering::SeqCst)
     }
 
     fn prm_url(&self) -> String {
@@ -275,6 +290,39 @@ async fn rs_handler(
     let Some(id) = body.get("id").cloned() else {
         return StatusCode::ACCEPTED.into_response();
     };
+    if config.draft {
+        let header = headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok());
+        let meta = body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"].as_str();
+        if header != Some(DRAFT) || meta != Some(DRAFT) {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32020, "message": "MCP-Protocol-Version header and _meta must both be 2026-07-28"}}),
+            );
+        }
+        match rpc_method.as_str() {
+            "server/discover" => {
+                st.discovers.fetch_add(1, Ordering::SeqCst);
+                return json_response(
+                    StatusCode::OK,
+                    json!({"jsonrpc": "2.0", "id": id, "result": {
+                        "supportedVersions": [DRAFT],
+                        "capabilities": {"tools": {}},
+                        "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "mock-rs", "version": "1"}},
+                        "resultType": "complete", "ttlMs": 0, "cacheScope": "private"
+                    }}),
+                );
+            }
+            "initialize" => {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found: initialize"}}),
+                );
+            }
+            _ => {}
+        }
+    }
     let result = match rpc_method.as_str() {
         "initialize" => {
             st.initializes.fetch_add(1, Ordering::SeqCst);
