@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::JwkSet;
 use mcp_auth_core::jwt::{self, DEFAULT_LEEWAY_SECONDS, SigningAlgorithm, SigningKey};
 
-use crate::store::{SigningKeyRecord, Store};
+use crate::store::{SigningKeyRecord, Store, StoreError};
 
 /// The active key and every key still published.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ pub async fn import_configured(
     })?;
     let stored = store.list_keys().await?;
     if !stored.iter().any(|k| k.kid == kid) {
-        store
+        let imported = store
             .rotate_key(
                 &SigningKeyRecord {
                     kid: kid.clone(),
@@ -93,8 +93,15 @@ pub async fn import_configured(
                 },
                 now,
             )
-            .await?;
-        tracing::info!(kid = %kid, "imported the configured signing key as the active key");
+            .await;
+        match imported {
+            Ok(()) => {
+                tracing::info!(kid = %kid, "imported the configured signing key as the active key");
+            }
+            // Another instance imported it (or rotated) at the same moment.
+            Err(StoreError::Conflict) if store.list_keys().await?.iter().any(|k| k.kid == kid) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(kid)
 }
@@ -129,8 +136,14 @@ async fn load_set(
     store.purge_keys(horizon).await?;
     let mut records = store.list_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none()) {
-        let kid = rotate(store, algorithm, now).await?;
-        tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key");
+        match rotate(store, algorithm, now).await {
+            Ok(kid) => tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key"),
+            // Another instance stored the first key at the same moment: use that one.
+            Err(e)
+                if e.downcast_ref::<StoreError>()
+                    .is_some_and(|e| matches!(e, StoreError::Conflict)) => {}
+            Err(e) => return Err(e),
+        }
         records = store.list_keys().await?;
     }
     let mut published = Vec::new();
@@ -170,6 +183,9 @@ impl KeyManager {
     ) -> anyhow::Result<()> {
         let set = load_set(store, algorithm, access_ttl, now).await?;
         if let Ok(mut guard) = self.inner.write() {
+            if guard.active.kid() != set.active.kid() {
+                tracing::info!(kid = %set.active.kid(), "signing with a new active key from the database");
+            }
             *guard = set;
         }
         Ok(())

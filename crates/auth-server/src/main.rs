@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Serve HTTP (the default).
     Serve,
+    /// Applies the database migrations and exits (a deploy step before new instances start;
+    /// `serve` also applies them at start).
+    Migrate,
     /// Manage local users.
     User {
         #[command(subcommand)]
@@ -185,6 +188,13 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            let backend = store.backend();
+            store.close().await;
+            println!("{backend} database is up to date");
+            Ok(())
+        }
         Command::User {
             command:
                 UserCommand::Add {

@@ -9,7 +9,27 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+
+/// Connection pool sizing (`database.max_connections`, `database.acquire_timeout_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

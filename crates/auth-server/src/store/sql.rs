@@ -29,16 +29,22 @@ macro_rules! sql_store {
         }
 
         impl $store {
-    /// Runs the migrations not yet recorded in `schema_migrations`.
-    async fn migrate(&self, migrations: &[(i64, &'static str)]) -> anyhow::Result<()> {
+    /// Runs the migrations not yet recorded in `schema_migrations`, each in its own
+    /// transaction, on one connection (PostgreSQL holds an advisory lock on it, so instances
+    /// starting together migrate one after the other).
+    async fn migrate_on(
+        conn: &mut $conn,
+        migrations: &[(i64, &'static str)],
+    ) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .context("could not create schema_migrations")?;
         for (version, sql) in migrations {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = conn.begin().await?;
             let applied: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
@@ -302,7 +308,12 @@ impl Grants for $store {
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         for sql in [
-            "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+            // The grant row first (the lock order every family-wide write follows). A grant
+            // not created yet (its code is being redeemed elsewhere right now) is created
+            // revoked, so that redemption's insert_grant fails instead of outliving this.
+            "INSERT INTO grants (grant_id, client_id, user_id, resource, scope, auth_time, created_at, revoked_at)
+             VALUES ($1, '', '', '', '', 0, $2, $2)
+             ON CONFLICT (grant_id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)",
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
         ] {
@@ -351,6 +362,24 @@ impl Grants for $store {
         grace_seconds: i64,
     ) -> StoreResult<Rotation> {
         let mut tx = self.pool.begin().await?;
+        // Lock the family's grant row first: rotations and revocations of one family run one
+        // after the other on every backend (PostgreSQL: a row lock held to commit; SQLite: the
+        // write lock), so the reads below see every committed successor and a revocation
+        // that committed first. A revoked grant's tokens are all spent.
+        let grant = sqlx::query(
+            "UPDATE grants SET revoked_at = revoked_at
+             WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE token_digest = $1)
+             RETURNING revoked_at",
+        )
+        .bind(old_digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(grant) = grant else {
+            return Ok(Rotation::Unknown);
+        };
+        if grant.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Ok(Rotation::Reused);
+        }
         let won = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = $2
              WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
@@ -556,10 +585,11 @@ impl Users for $store {
         let Some(user_id) = user_id else {
             return Ok(false);
         };
+        // Grants first, then their tokens: the lock order of revoke_grant and rotations.
         for sql in [
+            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
             "UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
-            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         ] {
             sqlx::query(sql).bind(&user_id).bind(now).execute(&mut *tx).await?;
         }
