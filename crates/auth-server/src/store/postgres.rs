@@ -55,11 +55,18 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .context("could not connect to PostgreSQL")?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema}"
-        )))
-        .execute(&admin)
-        .await?;
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+        // Two concurrent CREATE SCHEMA IF NOT EXISTS may collide on the catalog; the retry
+        // then finds the schema.
+        if sqlx::raw_sql(sqlx::AssertSqlSafe(create.clone()))
+            .execute(&admin)
+            .await
+            .is_err()
+        {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&admin)
+                .await?;
+        }
         admin.close().await;
         Self::connect(
             options.options([("search_path", schema)]),

@@ -406,7 +406,9 @@ impl Grants for $store {
         };
         let rotated_at: Option<i64> = row.try_get("rotated_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        let in_grace = revoked_at.is_none()
+        // grace 0 = no grace at all, not "within the same second".
+        let in_grace = grace_seconds > 0
+            && revoked_at.is_none()
             && rotated_at.is_some_and(|at| now.saturating_sub(at) <= grace_seconds);
         if !in_grace {
             return Ok(Rotation::Reused);
