@@ -162,7 +162,7 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
             )
             .await?;
             println!(
-                "new active signing key {kid}; running servers pick it up within maintenance.interval_seconds"
+                "new active signing key {kid}; running servers sign with it and publish it within tokens.key_reload_seconds"
             );
         }
         KeyCommand::List => {
