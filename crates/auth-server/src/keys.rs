@@ -106,11 +106,23 @@ pub async fn import_configured(
     Ok(kid)
 }
 
-/// Generates a key and stores it as the active one, retiring the others.
+/// Generates a key and stores it as the active one, retiring the others, at once.
 pub async fn rotate(
     store: &dyn Store,
     algorithm: SigningAlgorithm,
     now: i64,
+) -> anyhow::Result<String> {
+    rotate_at(store, algorithm, now).await
+}
+
+/// Generates a key that every instance publishes from its next key reload and signs with
+/// from `activate_at` on; the current key signs until then, and stays published until its
+/// tokens expire. With `activate_at` at least one `tokens.key_reload_seconds` ahead, no
+/// instance signs with a key another instance does not publish yet.
+pub async fn rotate_at(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    activate_at: i64,
 ) -> anyhow::Result<String> {
     let kid = format!("k-{}", mcp_auth_core::secret::random_urlsafe(12));
     let key = SigningKey::generate(algorithm, kid.clone())
@@ -119,10 +131,10 @@ pub async fn rotate(
         kid: kid.clone(),
         algorithm: algorithm.as_str().to_owned(),
         pkcs8_base64: STANDARD.encode(key.pkcs8_der()),
-        created_at: now,
+        created_at: activate_at,
         retired_at: None,
     };
-    store.rotate_key(&record, now).await?;
+    store.rotate_key(&record, activate_at).await?;
     Ok(kid)
 }
 
@@ -136,21 +148,47 @@ async fn load_set(
     store.purge_keys(horizon).await?;
     let mut records = store.list_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none()) {
-        match rotate(store, algorithm, now).await {
-            Ok(kid) => tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key"),
-            // Another instance stored the first key at the same moment: use that one.
-            Err(e)
-                if e.downcast_ref::<StoreError>()
-                    .is_some_and(|e| matches!(e, StoreError::Conflict)) => {}
-            Err(e) => return Err(e),
+        let kid = format!("k-{}", mcp_auth_core::secret::random_urlsafe(12));
+        let key = SigningKey::generate(algorithm, kid.clone())
+            .map_err(|e| anyhow::anyhow!("key generation failed: {e}"))?;
+        let record = SigningKeyRecord {
+            kid: kid.clone(),
+            algorithm: algorithm.as_str().to_owned(),
+            pkcs8_base64: STANDARD.encode(key.pkcs8_der()),
+            created_at: now,
+            retired_at: None,
+        };
+        // Instances starting together: one key is stored, the others use it.
+        if store.insert_first_key(&record).await? {
+            tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key");
         }
         records = store.list_keys().await?;
     }
+    // Every stored key is published. `created_at` is a key's activation time (`rotate_at`
+    // may set it ahead, so other instances publish it before anyone signs with it).
+    // The unretired key once activated; before that the newest activated one; with none
+    // activated yet, the oldest.
+    let rank = |r: &SigningKeyRecord| {
+        let activated = r.created_at <= now;
+        (
+            activated,
+            activated && r.retired_at.is_none(),
+            if activated {
+                r.created_at
+            } else {
+                -r.created_at
+            },
+        )
+    };
+    let active_kid = records
+        .iter()
+        .max_by_key(|r| rank(r))
+        .map(|r| r.kid.clone());
     let mut published = Vec::new();
     let mut active = None;
     for record in &records {
         let key = Arc::new(decode(record)?);
-        if record.retired_at.is_none() {
+        if Some(&record.kid) == active_kid.as_ref() {
             active = Some(key.clone());
         }
         published.push(key);

@@ -155,14 +155,20 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
     let store = open_store(settings).await?;
     match command {
         KeyCommand::Rotate => {
-            let kid = auth_server::keys::rotate(
+            // Publish first, sign later: every running instance re-reads the keys within
+            // tokens.key_reload_seconds, so activation waits two of those periods.
+            let delay = i64::try_from(settings.tokens.key_reload_seconds.saturating_mul(2))
+                .unwrap_or(i64::MAX);
+            let activate_at = SystemClock.now().saturating_add(delay);
+            let kid = auth_server::keys::rotate_at(
                 store.as_ref(),
                 settings.signing_algorithm,
-                SystemClock.now(),
+                activate_at,
             )
             .await?;
             println!(
-                "new active signing key {kid}; running servers sign with it and publish it within tokens.key_reload_seconds"
+                "new active signing key {kid}; running servers publish it within {}s and sign with it from {activate_at} (in {delay}s)",
+                settings.tokens.key_reload_seconds
             );
         }
         KeyCommand::List => {
@@ -170,6 +176,7 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
                 let status = key
                     .retired_at
                     .map_or_else(|| "active".to_owned(), |at| format!("retired at {at}"));
+                // created_at is the activation time (ahead of now for a fresh rotation).
                 println!(
                     "{}\t{}\tcreated {}\t{status}",
                     key.kid, key.algorithm, key.created_at

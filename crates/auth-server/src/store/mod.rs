@@ -144,7 +144,7 @@ pub trait ClientRegistry: Send + Sync {
 pub struct AuthorizationCodeRecord {
     /// SHA-256 digest of the code.
     pub code_digest: String,
-    /// The grant this code starts (created at redemption).
+    /// The grant this code starts (created by `redeem_code`).
     pub grant_id: String,
     /// Client the code was issued to.
     pub client_id: String,
@@ -185,7 +185,9 @@ pub enum CodeRedemption {
 pub trait AuthorizationCodes: Send + Sync {
     /// Stores a new code.
     async fn insert_code(&self, code: &AuthorizationCodeRecord) -> StoreResult<()>;
-    /// Spends a code. Exactly one concurrent caller sees `Fresh`.
+    /// Spends a code and creates its grant (`grant_id`, client, user, resource, scope,
+    /// auth_time; `created_at` = `now`), in one transaction. Exactly one concurrent caller
+    /// sees `Fresh`; a caller seeing `Replayed` finds the grant created.
     async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption>;
     /// Deletes codes that expired before `before`.
     async fn purge_codes(&self, before: i64) -> StoreResult<u64>;
@@ -358,8 +360,12 @@ pub struct SigningKeyRecord {
 pub trait SigningKeys: Send + Sync {
     /// Every stored key, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Retires the current keys at `now` and stores `key` as the active one.
+    /// Retires the current keys at `now` and stores `key` as the active one. `Conflict` if
+    /// a concurrent rotation stored its key first.
     async fn rotate_key(&self, key: &SigningKeyRecord, now: i64) -> StoreResult<()>;
+    /// Stores `key` as the active key only if there is none (first start, possibly of several
+    /// instances at once); false if another key is active.
+    async fn insert_first_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
     /// Deletes retired keys retired before `before`.
     async fn purge_keys(&self, retired_before: i64) -> StoreResult<u64>;
 }

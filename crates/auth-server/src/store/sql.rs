@@ -208,7 +208,11 @@ impl AuthorizationCodes for $store {
     }
 
     async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption> {
-        // One statement: exactly one concurrent caller can flip redeemed_at from NULL.
+        // One conditional UPDATE: exactly one concurrent caller can flip redeemed_at from
+        // NULL (PostgreSQL re-checks the condition after waiting for the row lock). Its grant
+        // is created in the same transaction, so whoever sees the code spent also finds the
+        // grant to revoke.
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE authorization_codes SET redeemed_at = $2
              WHERE code_digest = $1 AND redeemed_at IS NULL
@@ -217,11 +221,27 @@ impl AuthorizationCodes for $store {
         )
         .bind(code_digest)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = row {
-            return Ok(CodeRedemption::Fresh(Box::new(code_from_row(&row)?)));
+            let code = code_from_row(&row)?;
+            sqlx::query(
+                "INSERT INTO grants (grant_id, client_id, user_id, resource, scope, auth_time, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (grant_id) DO NOTHING",
+            )
+            .bind(&code.grant_id)
+            .bind(&code.client_id)
+            .bind(&code.user_id)
+            .bind(&code.resource)
+            .bind(&code.scope)
+            .bind(code.auth_time)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(CodeRedemption::Fresh(Box::new(code)));
         }
+        tx.rollback().await?;
         let grant: Option<String> =
             sqlx::query_scalar("SELECT grant_id FROM authorization_codes WHERE code_digest = $1")
                 .bind(code_digest)
@@ -308,12 +328,8 @@ impl Grants for $store {
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         for sql in [
-            // The grant row first (the lock order every family-wide write follows). A grant
-            // not created yet (its code is being redeemed elsewhere right now) is created
-            // revoked, so that redemption's insert_grant fails instead of outliving this.
-            "INSERT INTO grants (grant_id, client_id, user_id, resource, scope, auth_time, created_at, revoked_at)
-             VALUES ($1, '', '', '', '', 0, $2, $2)
-             ON CONFLICT (grant_id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)",
+            // The grant row first: the lock order every family-wide write follows.
+            "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
         ] {
@@ -660,6 +676,23 @@ impl SigningKeys for $store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_first_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        // The partial unique index signing_keys_one_active turns a concurrent first insert
+        // into a conflict, which DO NOTHING turns into "not stored".
+        let done = sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, pkcs8, created_at)
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.pkcs8_base64)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn purge_keys(&self, retired_before: i64) -> StoreResult<u64> {

@@ -355,18 +355,26 @@ async fn two_instances_share_one_postgres_database() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let fresh = cluster.tokens(&a, &b, "scale-client").await;
-    assert_eq!(
-        kid_of(fresh["access_token"].as_str().unwrap()),
-        new_kid,
-        "B"
-    );
-    let fresh = cluster.tokens(&b, &a, "scale-client").await;
-    assert_eq!(
-        kid_of(fresh["access_token"].as_str().unwrap()),
-        new_kid,
-        "A"
-    );
+    // Published first, it signs from its activation time on (2 × key_reload_seconds after
+    // the rotation), at both instances; until then tokens carry a published key.
+    loop {
+        let at_b = cluster.tokens(&a, &b, "scale-client").await;
+        let at_a = cluster.tokens(&b, &a, "scale-client").await;
+        let (kid_b, kid_a) = (
+            kid_of(at_b["access_token"].as_str().unwrap()),
+            kid_of(at_a["access_token"].as_str().unwrap()),
+        );
+        let published = kids(&cluster.jwks(&a).await);
+        assert!(published.contains(&kid_a) && published.contains(&kid_b));
+        if kid_a == new_kid && kid_b == new_kid {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated key never signed at both instances"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     drop((a, b));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -374,4 +382,112 @@ async fn two_instances_share_one_postgres_database() {
         .await
         .unwrap();
     admin.close().await;
+}
+
+async fn post_form(
+    app: &crate::helpers::TestApp,
+    jar: &crate::login::Jar,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .header("cookie", jar.header())
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Browser state needs no stickiness: the login page from A, the sign-in at B, the consent
+/// page from A, the approval at B, the code redeemed at A; then B knows the session and the
+/// remembered consent. Two in-process servers on one schema, no configured session secret
+/// (the generated one is shared through the database).
+#[tokio::test]
+async fn sessions_csrf_and_consent_work_across_instances() {
+    use crate::login::{Jar, authorize_query, get_with, hidden};
+    let Some(url) = crate::store::postgres_url() else {
+        return;
+    };
+    let schema = crate::store::fresh_schema();
+    auth_server::store::Lifecycle::close(
+        &auth_server::store::postgres::PgStore::open_in_schema(&url, &schema)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let configure = |s: &mut auth_server::Settings| {
+        s.database.url = scoped.clone();
+        s.dev.auto_approve = false;
+        s.set_issuer(ISSUER).unwrap();
+    };
+    let a = crate::helpers::spawn_app_with(configure).await;
+    let b = crate::helpers::spawn_app_with(configure).await;
+    let path_of = |location: &str| location.strip_prefix(ISSUER).unwrap().to_owned();
+
+    let mut jar = Jar::default();
+    let p = pkce();
+    let query = authorize_query(&p.challenge, "mcp:tools");
+    let r = get_with(&a, &jar, &format!("/authorize?{query}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    jar.absorb(r.headers());
+    let login = r.text().await.unwrap();
+    let r = post_form(
+        &b,
+        &jar,
+        "/authorize/login",
+        &[
+            ("csrf", &hidden(&login, "csrf")),
+            ("request", &hidden(&login, "request")),
+            ("username", "demo"),
+            ("password", "demo"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "A's CSRF token is good at B"
+    );
+    jar.absorb(r.headers());
+    let next = path_of(r.headers()["location"].to_str().unwrap());
+    let r = get_with(&a, &jar, &next).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let consent = r.text().await.unwrap();
+    assert!(consent.contains("Demo User"), "B's session is good at A");
+    let r = post_form(
+        &b,
+        &jar,
+        "/authorize/consent",
+        &[
+            ("csrf", &hidden(&consent, "csrf")),
+            ("request", &hidden(&consent, "request")),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    let t = a.redeem("public-client", &q["code"], &p.verifier).await;
+    assert_eq!(t.status(), StatusCode::OK);
+
+    // The consent given at B is remembered at both: straight back with a code.
+    for app in [&a, &b] {
+        let p = pkce();
+        let r = get_with(
+            app,
+            &jar,
+            &format!("/authorize?{}", authorize_query(&p.challenge, "mcp:tools")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert!(query_of(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+    }
+    a.stop().await;
+    b.stop().await;
+    auth_server::store::postgres::PgStore::drop_schema(&url, &schema)
+        .await
+        .unwrap();
 }

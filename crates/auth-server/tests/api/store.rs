@@ -96,12 +96,12 @@ async fn clients(store: &dyn Store) {
 }
 
 async fn codes(store: Arc<dyn Store>) {
-    store.insert_code(&code("d1", "g1")).await.unwrap();
+    store.insert_code(&code("d1", "gc1")).await.unwrap();
     assert!(
-        matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "g1" && c.scope == "mcp:tools")
+        matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "gc1" && c.scope == "mcp:tools")
     );
     assert!(
-        matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "g1")
+        matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
     );
     assert!(matches!(
         store.redeem_code("nope", 6).await.unwrap(),
@@ -465,8 +465,29 @@ async fn lookups_and_round_trips(store: &dyn Store) {
             1_000
         )
     );
-    // Grants, refresh tokens and access tokens are unique by id.
-    store.insert_grant(&grant("rt-g")).await.unwrap();
+    // Redemption created the code's grant; grants and refresh tokens are unique by id.
+    let created = store.get_grant("rt-g").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            created.client_id.as_str(),
+            created.user_id.as_str(),
+            created.resource.as_str(),
+            created.scope.as_str(),
+            created.auth_time,
+            created.created_at,
+            created.revoked_at
+        ),
+        (
+            "c1",
+            "u1",
+            "http://localhost:8001/mcp",
+            "mcp:tools",
+            1,
+            2,
+            None
+        )
+    );
+    store.insert_grant(&grant("rt-g2")).await.unwrap();
     assert!(matches!(
         store.insert_grant(&grant("rt-g")).await,
         Err(StoreError::Conflict)
@@ -528,19 +549,41 @@ async fn lookups_and_round_trips(store: &dyn Store) {
     );
 }
 
-/// A replayed code may revoke its grant before the first redemption has created it (another
-/// instance is mid-redemption): the grant is then created revoked and that redemption's
-/// `insert_grant` fails. A revoked grant's refresh tokens never rotate.
-async fn revocation_beats_late_writers(store: &dyn Store) {
-    store.revoke_grant("g-late", 10).await.unwrap();
-    assert_eq!(
-        store.get_grant("g-late").await.unwrap().unwrap().revoked_at,
-        Some(10)
-    );
-    assert!(matches!(
-        store.insert_grant(&grant("g-late")).await,
-        Err(StoreError::Conflict)
-    ));
+/// Concurrent redemptions of one code (another instance may be the other caller): one
+/// `Fresh`, and every `Replayed` finds the grant already there to revoke, so no token issued
+/// from the code outlives the replay. A revoked grant's refresh tokens never rotate.
+async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
+    for i in 0..5 {
+        let (digest, g) = (format!("late-{i}"), format!("g-late-{i}"));
+        store.insert_code(&code(&digest, &g)).await.unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let (digest, g) = (digest.clone(), g.clone());
+                tokio::spawn(async move {
+                    let outcome = store.redeem_code(&digest, 7).await.unwrap();
+                    if let CodeRedemption::Replayed { grant_id } = &outcome {
+                        assert_eq!(grant_id, &g);
+                        assert!(
+                            store.get_grant(grant_id).await.unwrap().is_some(),
+                            "the replay finds the grant"
+                        );
+                        store.revoke_grant(grant_id, 8).await.unwrap();
+                    }
+                    matches!(outcome, CodeRedemption::Fresh(_))
+                })
+            })
+            .collect();
+        let mut fresh = 0;
+        for h in handles {
+            fresh += usize::from(h.await.unwrap());
+        }
+        assert_eq!(fresh, 1);
+        assert_eq!(
+            store.get_grant(&g).await.unwrap().unwrap().revoked_at,
+            Some(8)
+        );
+    }
     store.insert_grant(&grant("g-rev")).await.unwrap();
     store
         .insert_refresh_token(&refresh("rev-1", "g-rev"))
@@ -702,10 +745,35 @@ async fn concurrent_keys_and_secrets(store: Arc<dyn Store>) {
     assert_eq!(active, 1, "exactly one active key");
 }
 
+/// On an empty store (instances starting together): exactly one first key is stored.
+pub(crate) async fn first_key(store: Arc<dyn Store>) {
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let k = SigningKeyRecord {
+                    kid: format!("first-{i}"),
+                    algorithm: "ES256".into(),
+                    pkcs8_base64: "AAAA".into(),
+                    created_at: 1,
+                    retired_at: None,
+                };
+                store.insert_first_key(&k).await.unwrap()
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for h in handles {
+        stored += usize::from(h.await.unwrap());
+    }
+    assert_eq!(stored, 1, "exactly one first key");
+    assert_eq!(store.list_keys().await.unwrap().len(), 1);
+}
+
 /// The whole contract against one store.
 pub(crate) async fn contract(store: Arc<dyn Store>) {
     lookups_and_round_trips(store.as_ref()).await;
-    revocation_beats_late_writers(store.as_ref()).await;
+    revocation_beats_late_writers(store.clone()).await;
     concurrent_rotation(store.clone()).await;
     user_removal(store.as_ref()).await;
     secrets(store.as_ref()).await;
@@ -724,6 +792,10 @@ async fn sqlite_store_honours_the_contract() {
         .await
         .unwrap();
     contract(Arc::new(store)).await;
+    let empty = SqliteStore::open(&dir.path().join("empty.db"))
+        .await
+        .unwrap();
+    first_key(Arc::new(empty)).await;
 }
 
 /// Migrations are recorded and re-running them on an existing file is a no-op.
@@ -772,5 +844,10 @@ async fn postgres_store_honours_the_contract() {
     assert_eq!(auth_server::store::Lifecycle::backend(&store), "postgres");
     contract(Arc::new(store.clone())).await;
     auth_server::store::Lifecycle::close(&store).await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+    let schema = fresh_schema();
+    let empty = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    first_key(Arc::new(empty.clone())).await;
+    auth_server::store::Lifecycle::close(&empty).await;
     PgStore::drop_schema(&url, &schema).await.unwrap();
 }
