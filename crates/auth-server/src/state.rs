@@ -114,8 +114,13 @@ impl AppState {
             );
         }
         Ok(Self {
-            register_limiter: Arc::new(RateLimiter::new(settings.dcr.rate_limit_per_minute, 60)),
+            register_limiter: Arc::new(RateLimiter::new(
+                "register",
+                settings.dcr.rate_limit_per_minute,
+                60,
+            )),
             login_limiter: Arc::new(RateLimiter::new(
+                "login",
                 settings.session.login_attempts_per_minute,
                 60,
             )),
@@ -151,6 +156,7 @@ impl AppState {
         // Keep spent codes a day, so a late replay is still recognised and revokes its grant.
         self.store.purge_codes(now - 86_400).await?;
         self.store.purge_tokens(now).await?;
+        self.store.purge_rate_limits(now - 3_600).await?;
         self.reload_keys().await
     }
 

@@ -378,6 +378,22 @@ pub trait ServerSecrets: Send + Sync {
     async fn secret_or_insert(&self, name: &str, candidate: &str, now: i64) -> StoreResult<String>;
 }
 
+/// Fixed-window rate-limit counters, shared by every instance on the database.
+#[async_trait]
+pub trait RateLimits: Send + Sync {
+    /// Counts one hit on `bucket`, atomically: in the current window if it started after
+    /// `now - window_seconds`, otherwise in a new window starting at `now`. Returns the hits
+    /// in the window (this one included) and the window's start.
+    async fn rate_limit_hit(
+        &self,
+        bucket: &str,
+        now: i64,
+        window_seconds: i64,
+    ) -> StoreResult<(i64, i64)>;
+    /// Deletes counters whose window started before `before`.
+    async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+}
+
 /// The connection pool itself.
 #[async_trait]
 pub trait Lifecycle: Send + Sync {
@@ -397,6 +413,7 @@ pub trait Store:
     + Users
     + SigningKeys
     + ServerSecrets
+    + RateLimits
     + std::fmt::Debug
 {
 }
@@ -410,6 +427,7 @@ impl<T> Store for T where
         + Users
         + SigningKeys
         + ServerSecrets
+        + RateLimits
         + std::fmt::Debug
 {
 }

@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_one_active_key.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_rate_limits.sql"),
+    ),
 ];
 
 /// `pg_advisory_lock` key serialising migrations ("authsrv" in ASCII).

@@ -13,7 +13,7 @@ macro_rules! sql_store {
         use $crate::store::{
             AccessTokenRecord, AuthorizationCodeRecord, AuthorizationCodes, ClientRecord,
             ClientRegistry, ClientSource, CodeRedemption, Consents, GrantRecord, Grants,
-            RefreshTokenRecord, Rotation, ServerSecrets, SigningKeyRecord, SigningKeys,
+            RateLimits, RefreshTokenRecord, Rotation, ServerSecrets, SigningKeyRecord, SigningKeys,
             StoreResult, UserRecord, Users,
         };
 
@@ -702,6 +702,39 @@ impl SigningKeys for $store {
         .bind(retired_before)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl RateLimits for $store {
+    async fn rate_limit_hit(
+        &self,
+        bucket: &str,
+        now: i64,
+        window_seconds: i64,
+    ) -> StoreResult<(i64, i64)> {
+        // One upsert: concurrent hits (at any instance) serialise on the row.
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1)
+             ON CONFLICT (bucket) DO UPDATE SET
+               hits = CASE WHEN rate_limits.window_start > $2 - $3 THEN rate_limits.hits + 1 ELSE 1 END,
+               window_start = CASE WHEN rate_limits.window_start > $2 - $3 THEN rate_limits.window_start ELSE $2 END
+             RETURNING hits, window_start",
+        )
+        .bind(bucket)
+        .bind(now)
+        .bind(window_seconds)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("hits")?, row.try_get("window_start")?))
+    }
+
+    async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

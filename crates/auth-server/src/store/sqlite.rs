@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_one_active_key.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_rate_limits.sql"),
+    ),
 ];
 
 /// The SQLite store.

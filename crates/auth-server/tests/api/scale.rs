@@ -59,6 +59,7 @@ impl Cluster {
             .env("AUTH_SERVER_DEV__AUTO_APPROVE", "true")
             .env("AUTH_SERVER_TOKENS__KEY_RELOAD_SECONDS", "1")
             .env("AUTH_SERVER_TOKENS__REFRESH_REUSE_GRACE_SECONDS", "0")
+            .env("AUTH_SERVER_DCR__RATE_LIMIT_PER_MINUTE", "3")
             .env("RUST_LOG", "warn");
         c
     }
@@ -260,6 +261,28 @@ async fn two_instances_share_one_postgres_database() {
         .await
         .unwrap();
     let client_id = registered["client_id"].as_str().unwrap().to_owned();
+
+    // The registration rate limit (3 a minute here) is global: one at A, two at B, and the
+    // fourth is refused whichever instance gets it.
+    for (at, expected) in [
+        (&b, StatusCode::CREATED),
+        (&b, StatusCode::CREATED),
+        (&a, StatusCode::TOO_MANY_REQUESTS),
+        (&b, StatusCode::TOO_MANY_REQUESTS),
+    ] {
+        let r = cluster
+            .http
+            .post(format!("{}/register", at.base))
+            .json(&json!({
+                "redirect_uris": [CALLBACK],
+                "token_endpoint_auth_method": "none",
+                "client_name": "Rate limited",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected);
+    }
     let t = cluster.tokens(&a, &b, &client_id).await;
     let at = t["access_token"].as_str().unwrap();
     assert_eq!(kid_of(at), kids(&jwks)[0], "B signs with the shared key");

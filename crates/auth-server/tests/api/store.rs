@@ -745,6 +745,41 @@ async fn concurrent_keys_and_secrets(store: Arc<dyn Store>) {
     assert_eq!(active, 1, "exactly one active key");
 }
 
+/// Rate-limit windows: counted per bucket, reset after the window, exact under concurrent
+/// hits (several instances counting one client), purged by window start.
+async fn rate_limits(store: Arc<dyn Store>) {
+    assert_eq!(store.rate_limit_hit("t:a", 0, 60).await.unwrap(), (1, 0));
+    assert_eq!(store.rate_limit_hit("t:a", 1, 60).await.unwrap(), (2, 0));
+    assert_eq!(store.rate_limit_hit("t:b", 2, 60).await.unwrap(), (1, 2));
+    assert_eq!(store.rate_limit_hit("t:a", 59, 60).await.unwrap(), (3, 0));
+    assert_eq!(
+        store.rate_limit_hit("t:a", 60, 60).await.unwrap(),
+        (1, 60),
+        "a new window"
+    );
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rate_limit_hit("t:c", 100, 60).await.unwrap() })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for h in handles {
+        counts.push(h.await.unwrap().0);
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=20).collect::<Vec<i64>>(),
+        "no hit lost or doubled"
+    );
+    assert_eq!(store.purge_rate_limits(61).await.unwrap(), 2, "t:a and t:b");
+    assert_eq!(
+        store.rate_limit_hit("t:c", 101, 60).await.unwrap(),
+        (21, 100)
+    );
+}
+
 /// On an empty store (instances starting together): exactly one first key is stored.
 pub(crate) async fn first_key(store: Arc<dyn Store>) {
     let handles: Vec<_> = (0..6)
@@ -783,6 +818,7 @@ pub(crate) async fn contract(store: Arc<dyn Store>) {
     consents_and_users(store.as_ref()).await;
     keys(store.as_ref()).await;
     concurrent_keys_and_secrets(store.clone()).await;
+    rate_limits(store.clone()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
