@@ -399,6 +399,8 @@ pub trait RateLimits: Send + Sync {
 pub trait Lifecycle: Send + Sync {
     /// The backend's name (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+    /// The pool's size (`database.max_connections`).
+    fn max_connections(&self) -> u32;
     /// Closes the pool (SQLite: checkpoints the WAL).
     async fn close(&self);
 }

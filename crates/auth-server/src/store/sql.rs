@@ -23,6 +23,10 @@ macro_rules! sql_store {
                 $name
             }
 
+            fn max_connections(&self) -> u32 {
+                self.pool.options().get_max_connections()
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }

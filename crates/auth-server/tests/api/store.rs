@@ -850,6 +850,57 @@ async fn reopening_an_existing_database_keeps_its_data() {
     assert!(store.get_client("kept").await.unwrap().is_some());
 }
 
+/// The URL scheme picks the backend, and the pool is sized by `database.max_connections`.
+#[tokio::test]
+async fn the_database_url_scheme_picks_the_backend_and_the_pool_size_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.database.max_connections = 3;
+    let store = auth_server::state::open_store(&settings).await.unwrap();
+    assert_eq!((store.backend(), store.max_connections()), ("sqlite", 3));
+    store.close().await;
+    assert!(
+        dir.path().join("auth-server.db").exists(),
+        "empty url: data_dir"
+    );
+    let file = dir.path().join("explicit.db");
+    settings.database.url = format!("sqlite:{}", file.display());
+    settings.database.max_connections = 5;
+    let store = auth_server::state::open_store(&settings).await.unwrap();
+    assert_eq!((store.backend(), store.max_connections()), ("sqlite", 5));
+    store.close().await;
+    assert!(file.exists(), "sqlite: URL");
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    auth_server::store::Lifecycle::close(&PgStore::open_in_schema(&url, &schema).await.unwrap())
+        .await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    for (scheme_url, size) in [
+        (
+            format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+            2,
+        ),
+        (
+            format!("{url}{separator}options=-c%20search_path%3D{schema}").replacen(
+                "postgres://",
+                "postgresql://",
+                1,
+            ),
+            4,
+        ),
+    ] {
+        settings.database.url = scheme_url;
+        settings.database.max_connections = size;
+        let store = auth_server::state::open_store(&settings).await.unwrap();
+        assert_eq!(
+            (store.backend(), store.max_connections()),
+            ("postgres", size)
+        );
+        store.close().await;
+    }
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+}
+
 /// `TEST_DATABASE_URL` (set by `.ci/run` when PostgreSQL answers), or `None` with a note.
 pub(crate) fn postgres_url() -> Option<String> {
     let url = std::env::var("TEST_DATABASE_URL")
