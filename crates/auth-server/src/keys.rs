@@ -1,6 +1,8 @@
-//! Signing keys: generated on first start, persisted (PKCS#8 in the database), reloaded on
-//! restart, rotated by `auth-server key rotate`. A retired key stays in the JWKS until every
-//! token it signed has expired (retired_at + access token TTL + leeway).
+//! Signing keys: generated on first start (once, even when several instances start
+//! together), persisted (PKCS#8 in the database), cached in memory and re-read every
+//! `tokens.key_reload_seconds`, rotated by `auth-server key rotate`, which publishes the new
+//! key first and activates it later. A retired key stays in the JWKS until every token it
+//! signed has expired (retired_at + access token TTL + leeway).
 
 use std::sync::{Arc, RwLock};
 

@@ -173,10 +173,17 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
         }
         KeyCommand::List => {
             for key in auth_server::store::SigningKeys::list_keys(store.as_ref()).await? {
-                let status = key
-                    .retired_at
-                    .map_or_else(|| "active".to_owned(), |at| format!("retired at {at}"));
                 // created_at is the activation time (ahead of now for a fresh rotation).
+                let now = SystemClock.now();
+                let status = match key.retired_at {
+                    Some(at) if at <= now => format!("retired at {at}"),
+                    Some(at) => format!("signing until {at}"),
+                    None if key.created_at > now => format!(
+                        "active from {} (published, not signing yet)",
+                        key.created_at
+                    ),
+                    None => "active".to_owned(),
+                };
                 println!(
                     "{}\t{}\tcreated {}\t{status}",
                     key.kid, key.algorithm, key.created_at
