@@ -239,7 +239,15 @@ async fn two_instances_share_one_postgres_database() {
         (a.join().unwrap(), b.join().unwrap())
     });
 
-    // Both publish the same key set, and the same metadata.
+    // The deploy step finds nothing left to do.
+    let out = cluster.command().arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "postgres database is up to date"
+    );
+
+    // Both publish the same key set.
     let jwks = cluster.jwks(&a).await;
     assert_eq!(kids(&jwks).len(), 1, "one key, created once: {jwks}");
     assert_eq!(jwks, cluster.jwks(&b).await, "identical JWKS");
@@ -364,6 +372,15 @@ async fn two_instances_share_one_postgres_database() {
         .and_then(|s| s.split(';').next())
         .unwrap_or_else(|| panic!("{stdout}"))
         .to_owned();
+    let listing = cluster.command().args(["key", "list"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    // "active from <t> (published, not signing yet)", or "active" once that time has come.
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(&format!("{new_kid}\tES256")) && l.contains("active")),
+        "{listing}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (ja, jb) = (cluster.jwks(&a).await, cluster.jwks(&b).await);
