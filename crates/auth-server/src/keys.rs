@@ -1,6 +1,8 @@
-//! Signing keys: generated on first start, persisted (PKCS#8 in the database), reloaded on
-//! restart, rotated by `auth-server key rotate`. A retired key stays in the JWKS until every
-//! token it signed has expired (retired_at + access token TTL + leeway).
+//! Signing keys: generated on first start (once, even when several instances start
+//! together), persisted (PKCS#8 in the database), cached in memory and re-read every
+//! `tokens.key_reload_seconds`, rotated by `auth-server key rotate`, which publishes the new
+//! key first and activates it later. A retired key stays in the JWKS until every token it
+//! signed has expired (retired_at + access token TTL + leeway).
 
 use std::sync::{Arc, RwLock};
 
@@ -10,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::JwkSet;
 use mcp_auth_core::jwt::{self, DEFAULT_LEEWAY_SECONDS, SigningAlgorithm, SigningKey};
 
-use crate::store::{SigningKeyRecord, Store};
+use crate::store::{SigningKeyRecord, Store, StoreError};
 
 /// The active key and every key still published.
 #[derive(Debug)]
@@ -82,7 +84,7 @@ pub async fn import_configured(
     })?;
     let stored = store.list_keys().await?;
     if !stored.iter().any(|k| k.kid == kid) {
-        store
+        let imported = store
             .rotate_key(
                 &SigningKeyRecord {
                     kid: kid.clone(),
@@ -93,17 +95,36 @@ pub async fn import_configured(
                 },
                 now,
             )
-            .await?;
-        tracing::info!(kid = %kid, "imported the configured signing key as the active key");
+            .await;
+        match imported {
+            Ok(()) => {
+                tracing::info!(kid = %kid, "imported the configured signing key as the active key");
+            }
+            // Another instance imported it (or rotated) at the same moment.
+            Err(StoreError::Conflict) if store.list_keys().await?.iter().any(|k| k.kid == kid) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(kid)
 }
 
-/// Generates a key and stores it as the active one, retiring the others.
+/// Generates a key and stores it as the active one, retiring the others, at once.
 pub async fn rotate(
     store: &dyn Store,
     algorithm: SigningAlgorithm,
     now: i64,
+) -> anyhow::Result<String> {
+    rotate_at(store, algorithm, now).await
+}
+
+/// Generates a key that every instance publishes from its next key reload and signs with
+/// from `activate_at` on; the current key signs until then, and stays published until its
+/// tokens expire. With `activate_at` at least one `tokens.key_reload_seconds` ahead, no
+/// instance signs with a key another instance does not publish yet.
+pub async fn rotate_at(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    activate_at: i64,
 ) -> anyhow::Result<String> {
     let kid = format!("k-{}", mcp_auth_core::secret::random_urlsafe(12));
     let key = SigningKey::generate(algorithm, kid.clone())
@@ -112,10 +133,10 @@ pub async fn rotate(
         kid: kid.clone(),
         algorithm: algorithm.as_str().to_owned(),
         pkcs8_base64: STANDARD.encode(key.pkcs8_der()),
-        created_at: now,
+        created_at: activate_at,
         retired_at: None,
     };
-    store.rotate_key(&record, now).await?;
+    store.rotate_key(&record, activate_at).await?;
     Ok(kid)
 }
 
@@ -129,15 +150,47 @@ async fn load_set(
     store.purge_keys(horizon).await?;
     let mut records = store.list_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none()) {
-        let kid = rotate(store, algorithm, now).await?;
-        tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key");
+        let kid = format!("k-{}", mcp_auth_core::secret::random_urlsafe(12));
+        let key = SigningKey::generate(algorithm, kid.clone())
+            .map_err(|e| anyhow::anyhow!("key generation failed: {e}"))?;
+        let record = SigningKeyRecord {
+            kid: kid.clone(),
+            algorithm: algorithm.as_str().to_owned(),
+            pkcs8_base64: STANDARD.encode(key.pkcs8_der()),
+            created_at: now,
+            retired_at: None,
+        };
+        // Instances starting together: one key is stored, the others use it.
+        if store.insert_first_key(&record).await? {
+            tracing::info!(kid = %kid, alg = %algorithm, "generated a new signing key");
+        }
         records = store.list_keys().await?;
     }
+    // Every stored key is published. `created_at` is a key's activation time (`rotate_at`
+    // may set it ahead, so other instances publish it before anyone signs with it).
+    // The unretired key once activated; before that the newest activated one; with none
+    // activated yet, the oldest.
+    let rank = |r: &SigningKeyRecord| {
+        let activated = r.created_at <= now;
+        (
+            activated,
+            activated && r.retired_at.is_none(),
+            if activated {
+                r.created_at
+            } else {
+                -r.created_at
+            },
+        )
+    };
+    let active_kid = records
+        .iter()
+        .max_by_key(|r| rank(r))
+        .map(|r| r.kid.clone());
     let mut published = Vec::new();
     let mut active = None;
     for record in &records {
         let key = Arc::new(decode(record)?);
-        if record.retired_at.is_none() {
+        if Some(&record.kid) == active_kid.as_ref() {
             active = Some(key.clone());
         }
         published.push(key);
@@ -170,6 +223,9 @@ impl KeyManager {
     ) -> anyhow::Result<()> {
         let set = load_set(store, algorithm, access_ttl, now).await?;
         if let Ok(mut guard) = self.inner.write() {
+            if guard.active.kid() != set.active.kid() {
+                tracing::info!(kid = %set.active.kid(), "signing with a new active key from the database");
+            }
             *guard = set;
         }
         Ok(())

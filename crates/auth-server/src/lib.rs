@@ -132,13 +132,24 @@ pub async fn run(
             let mut tick = tokio::time::interval(Duration::from_secs(
                 state.settings.maintenance.interval_seconds,
             ));
+            let mut key_tick = tokio::time::interval(Duration::from_secs(
+                state.settings.tokens.key_reload_seconds,
+            ));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            key_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
+            key_tick.tick().await;
             loop {
                 tokio::select! {
                     () = token.cancelled() => break,
                     _ = tick.tick() => {
                         if let Err(e) = state.maintain().await {
                             tracing::warn!(error = %e, "maintenance pass failed");
+                        }
+                    }
+                    _ = key_tick.tick() => {
+                        if let Err(e) = state.reload_keys().await {
+                            tracing::warn!(error = %e, "signing key reload failed");
                         }
                     }
                 }

@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Serve HTTP (the default).
     Serve,
+    /// Applies the database migrations and exits (a deploy step before new instances start;
+    /// `serve` also applies them at start).
+    Migrate,
     /// Manage local users.
     User {
         #[command(subcommand)]
@@ -152,21 +155,35 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
     let store = open_store(settings).await?;
     match command {
         KeyCommand::Rotate => {
-            let kid = auth_server::keys::rotate(
+            // Publish first, sign later: every running instance re-reads the keys within
+            // tokens.key_reload_seconds, so activation waits two of those periods.
+            let delay = i64::try_from(settings.tokens.key_reload_seconds.saturating_mul(2))
+                .unwrap_or(i64::MAX);
+            let activate_at = SystemClock.now().saturating_add(delay);
+            let kid = auth_server::keys::rotate_at(
                 store.as_ref(),
                 settings.signing_algorithm,
-                SystemClock.now(),
+                activate_at,
             )
             .await?;
             println!(
-                "new active signing key {kid}; running servers pick it up within maintenance.interval_seconds"
+                "new active signing key {kid}; running servers publish it within {}s and sign with it from {activate_at} (in {delay}s)",
+                settings.tokens.key_reload_seconds
             );
         }
         KeyCommand::List => {
             for key in auth_server::store::SigningKeys::list_keys(store.as_ref()).await? {
-                let status = key
-                    .retired_at
-                    .map_or_else(|| "active".to_owned(), |at| format!("retired at {at}"));
+                // created_at is the activation time (ahead of now for a fresh rotation).
+                let now = SystemClock.now();
+                let status = match key.retired_at {
+                    Some(at) if at <= now => format!("retired at {at}"),
+                    Some(at) => format!("signing until {at}"),
+                    None if key.created_at > now => format!(
+                        "active from {} (published, not signing yet)",
+                        key.created_at
+                    ),
+                    None => "active".to_owned(),
+                };
                 println!(
                     "{}\t{}\tcreated {}\t{status}",
                     key.kid, key.algorithm, key.created_at
@@ -185,6 +202,13 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            let backend = store.backend();
+            store.close().await;
+            println!("{backend} database is up to date");
+            Ok(())
+        }
         Command::User {
             command:
                 UserCommand::Add {

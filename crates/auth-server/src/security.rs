@@ -1,8 +1,7 @@
 //! Small security primitives: argon2 password and client-secret hashes, HMAC-signed cookie
-//! values, CSRF tokens and a per-IP fixed-window rate limiter.
+//! values, CSRF tokens and a per-IP fixed-window rate limiter (counted in the database).
 
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
@@ -109,45 +108,41 @@ pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAdd
         .unwrap_or(peer)
 }
 
-/// A fixed-window counter per client IP.
+/// A fixed-window counter per client IP, kept in the database so that every instance
+/// behind one name counts against the same limit.
 #[derive(Debug)]
 pub struct RateLimiter {
+    name: &'static str,
     per_window: u32,
     window_seconds: i64,
-    // Internal bookkeeping; never serialised.
-    #[allow(clippy::disallowed_types)]
-    windows: Mutex<std::collections::HashMap<IpAddr, (i64, u32)>>,
 }
 
 impl RateLimiter {
-    /// `per_window` requests per `window_seconds` per IP.
-    pub fn new(per_window: u32, window_seconds: i64) -> Self {
+    /// `per_window` requests per `window_seconds` per IP, counted under `name`.
+    pub fn new(name: &'static str, per_window: u32, window_seconds: i64) -> Self {
         Self {
+            name,
             per_window,
             window_seconds,
-            windows: Mutex::default(),
         }
     }
 
-    /// Counts a request; `Err(retry_after)` when over the limit.
-    pub fn check(&self, ip: IpAddr, now: i64) -> Result<(), u64> {
-        let Ok(mut windows) = self.windows.lock() else {
-            return Ok(());
-        };
-        if windows.len() > 10_000 {
-            let horizon = now - self.window_seconds;
-            windows.retain(|_, (start, _)| *start > horizon);
+    /// Counts a request; `Ok(Err(retry_after))` when over the limit.
+    pub async fn check(
+        &self,
+        store: &dyn crate::store::Store,
+        ip: IpAddr,
+        now: i64,
+    ) -> Result<Result<(), u64>, crate::store::StoreError> {
+        let bucket = format!("{}:{ip}", self.name);
+        let (hits, start) = store
+            .rate_limit_hit(&bucket, now, self.window_seconds)
+            .await?;
+        if hits > i64::from(self.per_window) {
+            let retry = (start + self.window_seconds - now).max(1);
+            return Ok(Err(u64::try_from(retry).unwrap_or(1)));
         }
-        let entry = windows.entry(ip).or_insert((now, 0));
-        if now - entry.0 >= self.window_seconds {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.per_window {
-            let retry = (entry.0 + self.window_seconds - now).max(1);
-            return Err(u64::try_from(retry).unwrap_or(1));
-        }
-        entry.1 += 1;
-        Ok(())
+        Ok(Ok(()))
     }
 }
 
@@ -199,17 +194,5 @@ mod tests {
             client_ip(proxy, &axum::http::HeaderMap::new(), &[proxy]),
             proxy
         );
-    }
-
-    #[test]
-    fn rate_limiter_counts_per_ip_and_window() {
-        let limiter = RateLimiter::new(2, 60);
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let other: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(limiter.check(ip, 0).is_ok());
-        assert!(limiter.check(ip, 1).is_ok());
-        assert_eq!(limiter.check(ip, 2), Err(58));
-        assert!(limiter.check(other, 2).is_ok());
-        assert!(limiter.check(ip, 60).is_ok());
     }
 }

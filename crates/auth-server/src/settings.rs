@@ -68,9 +68,13 @@ pub struct HttpSettings {
 pub struct DatabaseSettings {
     /// Directory holding the SQLite file.
     pub data_dir: PathBuf,
-    /// Optional explicit database URL (`sqlite:...`).
+    /// Optional explicit database URL: `sqlite:...` or `postgres://...`.
     #[serde(default)]
     pub url: String,
+    /// Connections in the pool, per instance.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout_seconds: u64,
 }
 
 impl DatabaseSettings {
@@ -99,6 +103,9 @@ pub struct TokenSettings {
     /// PKCS#8 key file to sign with; empty = generated and stored.
     #[serde(default)]
     pub signing_key_file: String,
+    /// Seconds between re-reads of the signing keys from the database (picks up a rotation
+    /// made by another instance or by `auth-server key rotate`).
+    pub key_reload_seconds: u64,
 }
 
 /// `[session]`.
@@ -385,6 +392,11 @@ impl Settings {
     }
 }
 
+/// Whether `url` selects the PostgreSQL backend.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 fn scope_set(key: &str, tokens: &[String]) -> Result<ScopeSet, SettingsError> {
     ScopeSet::from_tokens(tokens).map_err(|e| invalid(key, e.to_string()))
 }
@@ -447,6 +459,31 @@ impl RawSettings {
             return Err(invalid(
                 "cimd.cache_max_seconds",
                 "bounds must satisfy 0 <= cache_min_seconds <= cache_max_seconds",
+            ));
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            return Err(invalid(
+                "database.max_connections",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=600).contains(&self.database.acquire_timeout_seconds) {
+            return Err(invalid(
+                "database.acquire_timeout_seconds",
+                "must be between 1 and 600",
+            ));
+        }
+        let url = &self.database.url;
+        if !url.is_empty() && !is_postgres_url(url) && !url.starts_with("sqlite:") {
+            return Err(invalid(
+                "database.url",
+                "use sqlite:PATH, postgres://... or postgresql://... (empty = SQLite in database.data_dir)",
+            ));
+        }
+        if !(1..=3600).contains(&self.tokens.key_reload_seconds) {
+            return Err(invalid(
+                "tokens.key_reload_seconds",
+                "must be between 1 and 3600",
             ));
         }
         if self.maintenance.interval_seconds == 0 {
@@ -576,6 +613,60 @@ mod tests {
             err.contains("AUTH_SERVER_TOKENS__AUTHORIZATION_CODE_TTL_SECONDS"),
             "{err}"
         );
+    }
+
+    fn raw_defaults() -> RawSettings {
+        Config::builder()
+            .add_source(File::from_str(DEFAULT_CONFIG, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn database_url_scheme_and_pool_settings_are_validated() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.database.max_connections, 8);
+        assert_eq!(s.database.acquire_timeout_seconds, 5);
+        assert_eq!(s.tokens.key_reload_seconds, 10);
+        for url in [
+            "",
+            "sqlite:/tmp/x.db",
+            "sqlite://x.db",
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+        ] {
+            let mut raw = raw_defaults();
+            raw.database.url = url.into();
+            assert!(raw.validate().is_ok(), "{url}");
+        }
+        let mut raw = raw_defaults();
+        raw.database.url = "mysql://h/db".into();
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains("AUTH_SERVER_DATABASE__URL"), "{err}");
+        let mut raw = raw_defaults();
+        raw.database.max_connections = 0;
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("AUTH_SERVER_DATABASE__MAX_CONNECTIONS"),
+            "{err}"
+        );
+        let mut raw = raw_defaults();
+        raw.database.acquire_timeout_seconds = 0;
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("AUTH_SERVER_DATABASE__ACQUIRE_TIMEOUT_SECONDS"),
+            "{err}"
+        );
+        let mut raw = raw_defaults();
+        raw.tokens.key_reload_seconds = 0;
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("AUTH_SERVER_TOKENS__KEY_RELOAD_SECONDS"),
+            "{err}"
+        );
+        assert!(is_postgres_url("postgres://x") && !is_postgres_url("sqlite:x"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::security::{CookieKey, RateLimiter, hash_password, verify_password};
 use crate::settings::Settings;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{ClientRecord, ClientSource, Store, UserRecord};
+use crate::store::{ClientRecord, ClientSource, PoolOptions, Store, UserRecord};
 
 /// Everything a handler needs.
 #[derive(Clone, Debug)]
@@ -38,8 +38,12 @@ pub struct AppState {
 /// (the URL, or the file in the data directory).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = &settings.database.url;
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::open_url(url).await?));
+    let pool = PoolOptions {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: std::time::Duration::from_secs(settings.database.acquire_timeout_seconds),
+    };
+    if crate::settings::is_postgres_url(url) {
+        return Ok(Arc::new(PgStore::open_url(url, pool).await?));
     }
     let store = if settings.database.url.is_empty() {
         let dir = &settings.database.data_dir;
@@ -50,7 +54,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             use std::os::unix::fs::PermissionsExt as _;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        let store = SqliteStore::open(&settings.database.sqlite_path()).await?;
+        let store = SqliteStore::open_with(&settings.database.sqlite_path(), pool).await?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -61,7 +65,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         }
         store
     } else {
-        SqliteStore::open_url(&settings.database.url).await?
+        SqliteStore::open_url(&settings.database.url, pool).await?
     };
     Ok(Arc::new(store))
 }
@@ -110,8 +114,13 @@ impl AppState {
             );
         }
         Ok(Self {
-            register_limiter: Arc::new(RateLimiter::new(settings.dcr.rate_limit_per_minute, 60)),
+            register_limiter: Arc::new(RateLimiter::new(
+                "register",
+                settings.dcr.rate_limit_per_minute,
+                60,
+            )),
             login_limiter: Arc::new(RateLimiter::new(
+                "login",
                 settings.session.login_attempts_per_minute,
                 60,
             )),
@@ -147,15 +156,22 @@ impl AppState {
         // Keep spent codes a day, so a late replay is still recognised and revokes its grant.
         self.store.purge_codes(now - 86_400).await?;
         self.store.purge_tokens(now).await?;
+        self.store.purge_rate_limits(now - 3_600).await?;
+        self.reload_keys().await
+    }
+
+    /// Re-reads the signing keys from the database (every `tokens.key_reload_seconds`): a
+    /// key rotated elsewhere is published and signed with here too. Requests never read
+    /// keys from the database; they use the set loaded last.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
         self.keys
             .reload(
                 self.store.as_ref(),
                 self.settings.signing_algorithm,
                 self.settings.tokens.access_token_ttl_seconds,
-                now,
+                self.clock.now(),
             )
-            .await?;
-        Ok(())
+            .await
     }
 }
 

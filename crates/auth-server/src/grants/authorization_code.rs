@@ -95,7 +95,7 @@ pub async fn exchange(
         created_at: now,
         revoked_at: None,
     };
-    state.store.insert_grant(&grant).await?;
+    // The grant row itself was created by redeem_code, with the code's spending.
     let refresh = if super::refresh_allowed(state, client, &scope) {
         let (token, token_record) = super::new_refresh_token(state, &grant.grant_id);
         state.store.insert_refresh_token(&token_record).await?;

@@ -265,7 +265,12 @@ pub(crate) async fn post_login(
     let request = validate(&state, &raw, StatusCode::SEE_OTHER).await?;
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let ip = crate::security::client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies);
-    if state.login_limiter.check(ip, state.clock.now()).is_err() {
+    let limited = state
+        .login_limiter
+        .check(state.store.as_ref(), ip, state.clock.now())
+        .await
+        .map_err(AppError::from)?;
+    if limited.is_err() {
         tracing::warn!(ip = %ip, "sign-in rate limit reached");
         return Ok(login_page(
             &state,

@@ -194,9 +194,11 @@ async fn post_register(
     state
         .register_limiter
         .check(
+            state.store.as_ref(),
             crate::security::client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies),
             now,
         )
+        .await?
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     if let Err(response) = check_initial_access_token(&state, &headers) {
         return Ok(*response);

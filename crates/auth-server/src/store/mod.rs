@@ -9,7 +9,27 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+
+/// Connection pool sizing (`database.max_connections`, `database.acquire_timeout_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +144,7 @@ pub trait ClientRegistry: Send + Sync {
 pub struct AuthorizationCodeRecord {
     /// SHA-256 digest of the code.
     pub code_digest: String,
-    /// The grant this code starts (created at redemption).
+    /// The grant this code starts (created by `redeem_code`).
     pub grant_id: String,
     /// Client the code was issued to.
     pub client_id: String,
@@ -165,7 +185,9 @@ pub enum CodeRedemption {
 pub trait AuthorizationCodes: Send + Sync {
     /// Stores a new code.
     async fn insert_code(&self, code: &AuthorizationCodeRecord) -> StoreResult<()>;
-    /// Spends a code. Exactly one concurrent caller sees `Fresh`.
+    /// Spends a code and creates its grant (`grant_id`, client, user, resource, scope,
+    /// auth_time; `created_at` = `now`), in one transaction. Exactly one concurrent caller
+    /// sees `Fresh`; a caller seeing `Replayed` finds the grant created.
     async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption>;
     /// Deletes codes that expired before `before`.
     async fn purge_codes(&self, before: i64) -> StoreResult<u64>;
@@ -338,8 +360,12 @@ pub struct SigningKeyRecord {
 pub trait SigningKeys: Send + Sync {
     /// Every stored key, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Retires the current keys at `now` and stores `key` as the active one.
+    /// Retires the current keys at `now` and stores `key` as the active one. `Conflict` if
+    /// a concurrent rotation stored its key first.
     async fn rotate_key(&self, key: &SigningKeyRecord, now: i64) -> StoreResult<()>;
+    /// Stores `key` as the active key only if there is none (first start, possibly of several
+    /// instances at once); false if another key is active.
+    async fn insert_first_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
     /// Deletes retired keys retired before `before`.
     async fn purge_keys(&self, retired_before: i64) -> StoreResult<u64>;
 }
@@ -352,11 +378,29 @@ pub trait ServerSecrets: Send + Sync {
     async fn secret_or_insert(&self, name: &str, candidate: &str, now: i64) -> StoreResult<String>;
 }
 
+/// Fixed-window rate-limit counters, shared by every instance on the database.
+#[async_trait]
+pub trait RateLimits: Send + Sync {
+    /// Counts one hit on `bucket`, atomically: in the current window if it started after
+    /// `now - window_seconds`, otherwise in a new window starting at `now`. Returns the hits
+    /// in the window (this one included) and the window's start.
+    async fn rate_limit_hit(
+        &self,
+        bucket: &str,
+        now: i64,
+        window_seconds: i64,
+    ) -> StoreResult<(i64, i64)>;
+    /// Deletes counters whose window started before `before`.
+    async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+}
+
 /// The connection pool itself.
 #[async_trait]
 pub trait Lifecycle: Send + Sync {
     /// The backend's name (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+    /// The pool's size (`database.max_connections`).
+    fn max_connections(&self) -> u32;
     /// Closes the pool (SQLite: checkpoints the WAL).
     async fn close(&self);
 }
@@ -371,6 +415,7 @@ pub trait Store:
     + Users
     + SigningKeys
     + ServerSecrets
+    + RateLimits
     + std::fmt::Debug
 {
 }
@@ -384,6 +429,7 @@ impl<T> Store for T where
         + Users
         + SigningKeys
         + ServerSecrets
+        + RateLimits
         + std::fmt::Debug
 {
 }

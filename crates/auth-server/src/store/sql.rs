@@ -13,7 +13,7 @@ macro_rules! sql_store {
         use $crate::store::{
             AccessTokenRecord, AuthorizationCodeRecord, AuthorizationCodes, ClientRecord,
             ClientRegistry, ClientSource, CodeRedemption, Consents, GrantRecord, Grants,
-            RefreshTokenRecord, Rotation, ServerSecrets, SigningKeyRecord, SigningKeys,
+            RateLimits, RefreshTokenRecord, Rotation, ServerSecrets, SigningKeyRecord, SigningKeys,
             StoreResult, UserRecord, Users,
         };
 
@@ -23,22 +23,32 @@ macro_rules! sql_store {
                 $name
             }
 
+            fn max_connections(&self) -> u32 {
+                self.pool.options().get_max_connections()
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }
         }
 
         impl $store {
-    /// Runs the migrations not yet recorded in `schema_migrations`.
-    async fn migrate(&self, migrations: &[(i64, &'static str)]) -> anyhow::Result<()> {
+    /// Runs the migrations not yet recorded in `schema_migrations`, each in its own
+    /// transaction, on one connection (PostgreSQL holds an advisory lock on it, so instances
+    /// starting together migrate one after the other).
+    async fn migrate_on(
+        conn: &mut $conn,
+        migrations: &[(i64, &'static str)],
+    ) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .context("could not create schema_migrations")?;
         for (version, sql) in migrations {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = conn.begin().await?;
             let applied: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
@@ -202,7 +212,11 @@ impl AuthorizationCodes for $store {
     }
 
     async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption> {
-        // One statement: exactly one concurrent caller can flip redeemed_at from NULL.
+        // One conditional UPDATE: exactly one concurrent caller can flip redeemed_at from
+        // NULL (PostgreSQL re-checks the condition after waiting for the row lock). Its grant
+        // is created in the same transaction, so whoever sees the code spent also finds the
+        // grant to revoke.
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE authorization_codes SET redeemed_at = $2
              WHERE code_digest = $1 AND redeemed_at IS NULL
@@ -211,11 +225,27 @@ impl AuthorizationCodes for $store {
         )
         .bind(code_digest)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = row {
-            return Ok(CodeRedemption::Fresh(Box::new(code_from_row(&row)?)));
+            let code = code_from_row(&row)?;
+            sqlx::query(
+                "INSERT INTO grants (grant_id, client_id, user_id, resource, scope, auth_time, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (grant_id) DO NOTHING",
+            )
+            .bind(&code.grant_id)
+            .bind(&code.client_id)
+            .bind(&code.user_id)
+            .bind(&code.resource)
+            .bind(&code.scope)
+            .bind(code.auth_time)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(CodeRedemption::Fresh(Box::new(code)));
         }
+        tx.rollback().await?;
         let grant: Option<String> =
             sqlx::query_scalar("SELECT grant_id FROM authorization_codes WHERE code_digest = $1")
                 .bind(code_digest)
@@ -302,6 +332,7 @@ impl Grants for $store {
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         for sql in [
+            // The grant row first: the lock order every family-wide write follows.
             "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
@@ -351,6 +382,24 @@ impl Grants for $store {
         grace_seconds: i64,
     ) -> StoreResult<Rotation> {
         let mut tx = self.pool.begin().await?;
+        // Lock the family's grant row first: rotations and revocations of one family run one
+        // after the other on every backend (PostgreSQL: a row lock held to commit; SQLite: the
+        // write lock), so the reads below see every committed successor and a revocation
+        // that committed first. A revoked grant's tokens are all spent.
+        let grant = sqlx::query(
+            "UPDATE grants SET revoked_at = revoked_at
+             WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE token_digest = $1)
+             RETURNING revoked_at",
+        )
+        .bind(old_digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(grant) = grant else {
+            return Ok(Rotation::Unknown);
+        };
+        if grant.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Ok(Rotation::Reused);
+        }
         let won = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = $2
              WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
@@ -377,7 +426,9 @@ impl Grants for $store {
         };
         let rotated_at: Option<i64> = row.try_get("rotated_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        let in_grace = revoked_at.is_none()
+        // grace 0 = no grace at all, not "within the same second".
+        let in_grace = grace_seconds > 0
+            && revoked_at.is_none()
             && rotated_at.is_some_and(|at| now.saturating_sub(at) <= grace_seconds);
         if !in_grace {
             return Ok(Rotation::Reused);
@@ -556,10 +607,11 @@ impl Users for $store {
         let Some(user_id) = user_id else {
             return Ok(false);
         };
+        // Grants first, then their tokens: the lock order of revoke_grant and rotations.
         for sql in [
+            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
             "UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
-            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         ] {
             sqlx::query(sql).bind(&user_id).bind(now).execute(&mut *tx).await?;
         }
@@ -630,6 +682,23 @@ impl SigningKeys for $store {
         Ok(())
     }
 
+    async fn insert_first_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        // The partial unique index signing_keys_one_active turns a concurrent first insert
+        // into a conflict, which DO NOTHING turns into "not stored".
+        let done = sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, pkcs8, created_at)
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.pkcs8_base64)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn purge_keys(&self, retired_before: i64) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1",
@@ -637,6 +706,39 @@ impl SigningKeys for $store {
         .bind(retired_before)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl RateLimits for $store {
+    async fn rate_limit_hit(
+        &self,
+        bucket: &str,
+        now: i64,
+        window_seconds: i64,
+    ) -> StoreResult<(i64, i64)> {
+        // One upsert: concurrent hits (at any instance) serialise on the row.
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1)
+             ON CONFLICT (bucket) DO UPDATE SET
+               hits = CASE WHEN rate_limits.window_start > $2 - $3 THEN rate_limits.hits + 1 ELSE 1 END,
+               window_start = CASE WHEN rate_limits.window_start > $2 - $3 THEN rate_limits.window_start ELSE $2 END
+             RETURNING hits, window_start",
+        )
+        .bind(bucket)
+        .bind(now)
+        .bind(window_seconds)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("hits")?, row.try_get("window_start")?))
+    }
+
+    async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

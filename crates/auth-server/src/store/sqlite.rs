@@ -6,6 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
+
+use super::PoolOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -18,6 +20,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_server_secrets.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_one_active_key.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_rate_limits.sql"),
+    ),
 ];
 
 /// The SQLite store.
@@ -29,33 +39,41 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and runs the migrations.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, PoolOptions::default()).await
+    }
+
+    /// Opens the file at `path` with a pool sized by `pool`.
+    pub async fn open_with(path: &Path, pool: PoolOptions) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Self::connect(options).await
+        Self::connect(options, pool).await
     }
 
     /// Opens a `sqlite:` URL.
-    pub async fn open_url(url: &str) -> anyhow::Result<Self> {
+    pub async fn open_url(url: &str, pool: PoolOptions) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid sqlite URL {url:?}"))?
             .create_if_missing(true);
-        Self::connect(options).await
+        Self::connect(options, pool).await
     }
 
-    async fn connect(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+    async fn connect(options: SqliteConnectOptions, pool: PoolOptions) -> anyhow::Result<Self> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await
             .context("could not open the SQLite database")?;
+        let mut conn = pool.acquire().await?;
+        Self::migrate_on(&mut conn, MIGRATIONS).await?;
+        drop(conn);
         let store = Self { pool };
-        store.migrate(MIGRATIONS).await?;
         Ok(store)
     }
 }

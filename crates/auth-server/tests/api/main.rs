@@ -13,5 +13,6 @@ mod login;
 mod metadata;
 mod persistence;
 mod register;
+mod scale;
 mod store;
 mod token;

@@ -1,5 +1,7 @@
-//! The storage contract: one suite every backend must pass (today SQLite; PostgreSQL will run
-//! the same `contract` function).
+//! The storage contract: one suite every backend must pass. SQLite always; PostgreSQL when
+//! `TEST_DATABASE_URL` is set, in a fresh schema per test. The concurrent parts are the
+//! guarantees several instances on one database rely on: one winner per code, per rotation
+//! and per first key, and revocation that no concurrent rotation or redemption outlives.
 
 use std::sync::Arc;
 
@@ -94,12 +96,12 @@ async fn clients(store: &dyn Store) {
 }
 
 async fn codes(store: Arc<dyn Store>) {
-    store.insert_code(&code("d1", "g1")).await.unwrap();
+    store.insert_code(&code("d1", "gc1")).await.unwrap();
     assert!(
-        matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "g1" && c.scope == "mcp:tools")
+        matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "gc1" && c.scope == "mcp:tools")
     );
     assert!(
-        matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "g1")
+        matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
     );
     assert!(matches!(
         store.redeem_code("nope", 6).await.unwrap(),
@@ -397,8 +399,417 @@ async fn user_removal(store: &dyn Store) {
     );
 }
 
+fn grant(id: &str) -> GrantRecord {
+    GrantRecord {
+        grant_id: id.to_owned(),
+        client_id: "c1".to_owned(),
+        user_id: "u1".to_owned(),
+        resource: "http://localhost:8001/mcp".to_owned(),
+        scope: "mcp:tools".to_owned(),
+        auth_time: 1,
+        created_at: 1,
+        revoked_at: None,
+    }
+}
+
+/// Lookups of unknown ids, full round trips, duplicate inserts.
+async fn lookups_and_round_trips(store: &dyn Store) {
+    assert!(store.get_client("nobody").await.unwrap().is_none());
+    assert!(store.get_grant("nothing").await.unwrap().is_none());
+    assert!(store.get_refresh_token("nothing").await.unwrap().is_none());
+    assert!(store.get_user("nobody").await.unwrap().is_none());
+    // upsert inserts when missing, and every field round-trips.
+    let mut c = client("rt-client", ClientSource::MetadataDocument, 3);
+    c.secret_hash = Some("$argon2id$x".into());
+    c.auth_method = "client_secret_basic".into();
+    c.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    c.redirect_uris = vec!["http://127.0.0.1/a".into(), "https://b.example/cb".into()];
+    store.upsert_client(&c).await.unwrap();
+    let got = store.get_client("rt-client").await.unwrap().unwrap();
+    assert_eq!(got.secret_hash.as_deref(), Some("$argon2id$x"));
+    assert_eq!(got.auth_method, "client_secret_basic");
+    assert_eq!(got.grant_types, c.grant_types);
+    assert_eq!(got.redirect_uris, c.redirect_uris);
+    assert_eq!(got.source, ClientSource::MetadataDocument);
+    assert_eq!((got.created_at, got.last_used_at), (3, None));
+    assert!(got.is_confidential() && got.allows_refresh());
+    // A code without a redirect_uri keeps None and every other field.
+    let mut k = code("rt-code", "rt-g");
+    k.redirect_uri = None;
+    store.insert_code(&k).await.unwrap();
+    assert!(matches!(
+        store.insert_code(&k).await,
+        Err(StoreError::Conflict)
+    ));
+    let CodeRedemption::Fresh(got) = store.redeem_code("rt-code", 2).await.unwrap() else {
+        panic!("fresh code")
+    };
+    assert_eq!(got.redirect_uri, None);
+    assert_eq!(
+        (
+            got.client_id.as_str(),
+            got.user_id.as_str(),
+            got.effective_redirect_uri.as_str(),
+            got.code_challenge.len(),
+            got.resource.as_str(),
+            got.auth_time,
+            got.expires_at
+        ),
+        (
+            "c1",
+            "u1",
+            "http://127.0.0.1/cb",
+            43,
+            "http://localhost:8001/mcp",
+            1,
+            1_000
+        )
+    );
+    // Redemption created the code's grant; grants and refresh tokens are unique by id.
+    let created = store.get_grant("rt-g").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            created.client_id.as_str(),
+            created.user_id.as_str(),
+            created.resource.as_str(),
+            created.scope.as_str(),
+            created.auth_time,
+            created.created_at,
+            created.revoked_at
+        ),
+        (
+            "c1",
+            "u1",
+            "http://localhost:8001/mcp",
+            "mcp:tools",
+            1,
+            2,
+            None
+        )
+    );
+    store.insert_grant(&grant("rt-g2")).await.unwrap();
+    assert!(matches!(
+        store.insert_grant(&grant("rt-g")).await,
+        Err(StoreError::Conflict)
+    ));
+    let got = store.get_grant("rt-g").await.unwrap().unwrap();
+    assert_eq!(
+        (got.client_id.as_str(), got.scope.as_str(), got.revoked_at),
+        ("c1", "mcp:tools", None)
+    );
+    store
+        .insert_refresh_token(&refresh("rt-r", "rt-g"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_refresh_token(&refresh("rt-r", "rt-g")).await,
+        Err(StoreError::Conflict)
+    ));
+    let got = store.get_refresh_token("rt-r").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.grant_id.as_str(),
+            got.issued_at,
+            got.expires_at,
+            got.rotated_at
+        ),
+        ("rt-g", 100, 10_000, None)
+    );
+    // Users come back ordered by username.
+    for (id, name) in [("u-z", "zed"), ("u-b", "bea")] {
+        store
+            .upsert_user(&UserRecord {
+                user_id: id.into(),
+                username: name.into(),
+                password_hash: "h".into(),
+                role: "user".into(),
+                scopes: None,
+                display_name: None,
+            })
+            .await
+            .unwrap();
+    }
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    // Purging removes grants left with no token and no code, and nothing live.
+    store.insert_grant(&grant("empty-g")).await.unwrap();
+    store.purge_tokens(50).await.unwrap();
+    assert!(store.get_grant("empty-g").await.unwrap().is_none());
+    assert!(
+        store.get_grant("rt-g").await.unwrap().is_some(),
+        "live token"
+    );
+}
+
+/// Concurrent redemptions of one code (another instance may be the other caller): one
+/// `Fresh`, and every `Replayed` finds the grant already there to revoke, so no token issued
+/// from the code outlives the replay. A revoked grant's refresh tokens never rotate.
+async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
+    for i in 0..5 {
+        let (digest, g) = (format!("late-{i}"), format!("g-late-{i}"));
+        store.insert_code(&code(&digest, &g)).await.unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let (digest, g) = (digest.clone(), g.clone());
+                tokio::spawn(async move {
+                    let outcome = store.redeem_code(&digest, 7).await.unwrap();
+                    if let CodeRedemption::Replayed { grant_id } = &outcome {
+                        assert_eq!(grant_id, &g);
+                        assert!(
+                            store.get_grant(grant_id).await.unwrap().is_some(),
+                            "the replay finds the grant"
+                        );
+                        store.revoke_grant(grant_id, 8).await.unwrap();
+                    }
+                    matches!(outcome, CodeRedemption::Fresh(_))
+                })
+            })
+            .collect();
+        let mut fresh = 0;
+        for h in handles {
+            fresh += usize::from(h.await.unwrap());
+        }
+        assert_eq!(fresh, 1);
+        assert_eq!(
+            store.get_grant(&g).await.unwrap().unwrap().revoked_at,
+            Some(8)
+        );
+    }
+    store.insert_grant(&grant("g-rev")).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("rev-1", "g-rev"))
+        .await
+        .unwrap();
+    store.revoke_grant("g-rev", 20).await.unwrap();
+    assert!(matches!(
+        store
+            .rotate_refresh_token("rev-1", &refresh("rev-2", "g-rev"), 21, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    ));
+    assert!(store.get_refresh_token("rev-2").await.unwrap().is_none());
+}
+
+/// Many concurrent presentations of one refresh token: exactly one rotation wins; with a
+/// grace period at most one more gets a replacement; the family never has two live tokens.
+async fn concurrent_rotation(store: Arc<dyn Store>) {
+    for (round, grace) in [(0, 0), (1, 10), (2, 0), (3, 10)] {
+        let g = format!("cg{round}");
+        store.insert_grant(&grant(&g)).await.unwrap();
+        let first = format!("cr{round}");
+        store
+            .insert_refresh_token(&refresh(&first, &g))
+            .await
+            .unwrap();
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let store = store.clone();
+                let (g, first) = (g.clone(), first.clone());
+                tokio::spawn(async move {
+                    let next = refresh(&format!("{first}-n{i}"), &g);
+                    store
+                        .rotate_refresh_token(&first, &next, 200, grace)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let (mut rotated, mut grace_replays) = (0, 0);
+        for h in handles {
+            match h.await.unwrap() {
+                Rotation::Rotated => rotated += 1,
+                Rotation::GraceReplay => grace_replays += 1,
+                Rotation::Reused => {}
+                Rotation::Unknown => panic!("the token exists"),
+            }
+        }
+        assert_eq!(rotated, 1, "round {round}: exactly one rotation wins");
+        assert!(
+            grace_replays <= usize::from(grace > 0),
+            "round {round}: {grace_replays}"
+        );
+        let mut live = 0;
+        for i in 0..6 {
+            if let Some(t) = store
+                .get_refresh_token(&format!("{first}-n{i}"))
+                .await
+                .unwrap()
+            {
+                live += usize::from(t.rotated_at.is_none());
+            }
+        }
+        assert_eq!(live, 1, "round {round}: one live successor");
+    }
+    // A revocation racing a rotation: whatever the order, nothing of the family stays usable.
+    for round in 0..5 {
+        let g = format!("rr{round}");
+        store.insert_grant(&grant(&g)).await.unwrap();
+        let first = format!("rr{round}-0");
+        store
+            .insert_refresh_token(&refresh(&first, &g))
+            .await
+            .unwrap();
+        let rotate = {
+            let store = store.clone();
+            let (g, first) = (g.clone(), first.clone());
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token(&first, &refresh(&format!("{first}-n"), &g), 200, 10)
+                    .await
+                    .unwrap()
+            })
+        };
+        let revoke = {
+            let store = store.clone();
+            let g = g.clone();
+            tokio::spawn(async move { store.revoke_grant(&g, 200).await.unwrap() })
+        };
+        rotate.await.unwrap();
+        revoke.await.unwrap();
+        if let Some(t) = store
+            .get_refresh_token(&format!("{first}-n"))
+            .await
+            .unwrap()
+        {
+            assert!(t.rotated_at.is_some(), "round {round}: successor revoked");
+        }
+        assert!(matches!(
+            store
+                .rotate_refresh_token(
+                    &format!("{first}-n"),
+                    &refresh(&format!("{first}-x"), &g),
+                    201,
+                    10
+                )
+                .await
+                .unwrap(),
+            Rotation::Reused | Rotation::Unknown
+        ));
+    }
+}
+
+/// Concurrent first-key creation and secret generation (instances starting together): one
+/// active key and one secret, whoever wins.
+async fn concurrent_keys_and_secrets(store: Arc<dyn Store>) {
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = SigningKeyRecord {
+                    kid: format!("race-k{i}"),
+                    algorithm: "ES256".into(),
+                    pkcs8_base64: "AAAA".into(),
+                    created_at: 1_000 + i,
+                    retired_at: None,
+                };
+                let rotated = store.rotate_key(&key, 1_000 + i).await;
+                assert!(
+                    matches!(rotated, Ok(()) | Err(StoreError::Conflict)),
+                    "{rotated:?}"
+                );
+                let secret = store
+                    .secret_or_insert("race-secret", &format!("s{i}"), 1)
+                    .await
+                    .unwrap();
+                (rotated.is_ok(), secret)
+            })
+        })
+        .collect();
+    let mut secrets = Vec::new();
+    let mut wins = 0;
+    for h in handles {
+        let (won, secret) = h.await.unwrap();
+        wins += usize::from(won);
+        secrets.push(secret);
+    }
+    assert!(wins >= 1);
+    secrets.dedup();
+    assert_eq!(secrets.len(), 1, "every instance got the same secret");
+    let active = store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .count();
+    assert_eq!(active, 1, "exactly one active key");
+}
+
+/// Rate-limit windows: counted per bucket, reset after the window, exact under concurrent
+/// hits (several instances counting one client), purged by window start.
+async fn rate_limits(store: Arc<dyn Store>) {
+    assert_eq!(store.rate_limit_hit("t:a", 0, 60).await.unwrap(), (1, 0));
+    assert_eq!(store.rate_limit_hit("t:a", 1, 60).await.unwrap(), (2, 0));
+    assert_eq!(store.rate_limit_hit("t:b", 2, 60).await.unwrap(), (1, 2));
+    assert_eq!(store.rate_limit_hit("t:a", 59, 60).await.unwrap(), (3, 0));
+    assert_eq!(
+        store.rate_limit_hit("t:a", 60, 60).await.unwrap(),
+        (1, 60),
+        "a new window"
+    );
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rate_limit_hit("t:c", 100, 60).await.unwrap() })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for h in handles {
+        counts.push(h.await.unwrap().0);
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=20).collect::<Vec<i64>>(),
+        "no hit lost or doubled"
+    );
+    assert_eq!(store.purge_rate_limits(61).await.unwrap(), 2, "t:a and t:b");
+    assert_eq!(
+        store.rate_limit_hit("t:c", 101, 60).await.unwrap(),
+        (21, 100)
+    );
+}
+
+/// On an empty store (instances starting together): exactly one first key is stored.
+pub(crate) async fn first_key(store: Arc<dyn Store>) {
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let k = SigningKeyRecord {
+                    kid: format!("first-{i}"),
+                    algorithm: "ES256".into(),
+                    pkcs8_base64: "AAAA".into(),
+                    created_at: 1,
+                    retired_at: None,
+                };
+                store.insert_first_key(&k).await.unwrap()
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for h in handles {
+        stored += usize::from(h.await.unwrap());
+    }
+    assert_eq!(stored, 1, "exactly one first key");
+    assert_eq!(store.list_keys().await.unwrap().len(), 1);
+}
+
 /// The whole contract against one store.
 pub(crate) async fn contract(store: Arc<dyn Store>) {
+    lookups_and_round_trips(store.as_ref()).await;
+    revocation_beats_late_writers(store.clone()).await;
+    concurrent_rotation(store.clone()).await;
     user_removal(store.as_ref()).await;
     secrets(store.as_ref()).await;
     clients(store.as_ref()).await;
@@ -406,6 +817,8 @@ pub(crate) async fn contract(store: Arc<dyn Store>) {
     grants(store.as_ref()).await;
     consents_and_users(store.as_ref()).await;
     keys(store.as_ref()).await;
+    concurrent_keys_and_secrets(store.clone()).await;
+    rate_limits(store.clone()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -415,6 +828,10 @@ async fn sqlite_store_honours_the_contract() {
         .await
         .unwrap();
     contract(Arc::new(store)).await;
+    let empty = SqliteStore::open(&dir.path().join("empty.db"))
+        .await
+        .unwrap();
+    first_key(Arc::new(empty)).await;
 }
 
 /// Migrations are recorded and re-running them on an existing file is a no-op.
@@ -431,6 +848,57 @@ async fn reopening_an_existing_database_keeps_its_data() {
     store.close().await;
     let store = SqliteStore::open(&path).await.unwrap();
     assert!(store.get_client("kept").await.unwrap().is_some());
+}
+
+/// The URL scheme picks the backend, and the pool is sized by `database.max_connections`.
+#[tokio::test]
+async fn the_database_url_scheme_picks_the_backend_and_the_pool_size_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.database.max_connections = 3;
+    let store = auth_server::state::open_store(&settings).await.unwrap();
+    assert_eq!((store.backend(), store.max_connections()), ("sqlite", 3));
+    store.close().await;
+    assert!(
+        dir.path().join("auth-server.db").exists(),
+        "empty url: data_dir"
+    );
+    let file = dir.path().join("explicit.db");
+    settings.database.url = format!("sqlite:{}", file.display());
+    settings.database.max_connections = 5;
+    let store = auth_server::state::open_store(&settings).await.unwrap();
+    assert_eq!((store.backend(), store.max_connections()), ("sqlite", 5));
+    store.close().await;
+    assert!(file.exists(), "sqlite: URL");
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    auth_server::store::Lifecycle::close(&PgStore::open_in_schema(&url, &schema).await.unwrap())
+        .await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    for (scheme_url, size) in [
+        (
+            format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+            2,
+        ),
+        (
+            format!("{url}{separator}options=-c%20search_path%3D{schema}").replacen(
+                "postgres://",
+                "postgresql://",
+                1,
+            ),
+            4,
+        ),
+    ] {
+        settings.database.url = scheme_url;
+        settings.database.max_connections = size;
+        let store = auth_server::state::open_store(&settings).await.unwrap();
+        assert_eq!(
+            (store.backend(), store.max_connections()),
+            ("postgres", size)
+        );
+        store.close().await;
+    }
+    PgStore::drop_schema(&url, &schema).await.unwrap();
 }
 
 /// `TEST_DATABASE_URL` (set by `.ci/run` when PostgreSQL answers), or `None` with a note.
@@ -453,9 +921,20 @@ pub(crate) fn fresh_schema() -> String {
 async fn postgres_store_honours_the_contract() {
     let Some(url) = postgres_url() else { return };
     let schema = fresh_schema();
-    let store = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    // Instances starting together on a fresh database: migrations run once, in turn.
+    let opened = tokio::join!(
+        PgStore::open_in_schema(&url, &schema),
+        PgStore::open_in_schema(&url, &schema),
+    );
+    let (store, other) = (opened.0.unwrap(), opened.1.unwrap());
+    auth_server::store::Lifecycle::close(&other).await;
     assert_eq!(auth_server::store::Lifecycle::backend(&store), "postgres");
     contract(Arc::new(store.clone())).await;
     auth_server::store::Lifecycle::close(&store).await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+    let schema = fresh_schema();
+    let empty = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    first_key(Arc::new(empty.clone())).await;
+    auth_server::store::Lifecycle::close(&empty).await;
     PgStore::drop_schema(&url, &schema).await.unwrap();
 }
