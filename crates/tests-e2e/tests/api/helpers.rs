@@ -207,11 +207,11 @@ impl Partial {
 
     fn start_auth(&self) -> anyhow::Result<Server> {
         let n = std::fs::read_dir(self.dir.join("logs")).map_or(0, Iterator::count);
-        Ok(Server::start(
+        Server::start(
             "auth-server",
             self.auth_command(),
             &self.dir.join(format!("logs/auth-server-{n}.log")),
-        )?)
+        )
     }
 }
 

@@ -1,5 +1,7 @@
 //! One test binary: the real binaries end to end, and the static Docker checks.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod helpers;
 mod journeys;
 mod login;
