@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
+mod docker;
 mod helpers;
 mod journeys;
 mod login;
