@@ -4,6 +4,7 @@
 
 mod docker;
 mod helpers;
+mod inspector;
 mod journeys;
 mod login;
 mod outages;
