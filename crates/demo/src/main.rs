@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -59,7 +59,7 @@ fn main() {
 
 /// Runs the demo on a blocking thread and stops everything on Ctrl-C or SIGTERM.
 async fn supervise(args: Args, children: Children, dir: PathBuf) -> i32 {
-    let work = {
+    let mut work = {
         let children = children.clone();
         tokio::task::spawn_blocking(move || run(&args, &children, &dir))
     };
@@ -72,8 +72,8 @@ async fn supervise(args: Args, children: Children, dir: PathBuf) -> i32 {
         }
         std::future::pending::<()>().await;
     };
-    tokio::select! {
-        result = work => match result {
+    let code = tokio::select! {
+        result = &mut work => return match result {
             Ok(Ok(())) => 0,
             Ok(Err(e)) => {
                 eprintln!("\nerror: {e:#}");
@@ -86,15 +86,17 @@ async fn supervise(args: Args, children: Children, dir: PathBuf) -> i32 {
         },
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted: stopping the servers");
-            children.stop_all();
             130
         }
         () = terminate => {
             eprintln!("\nterminated: stopping the servers");
-            children.stop_all();
             143
         }
-    }
+    };
+    // Nothing starts after this, and what runs is stopped; the worker then ends quickly.
+    children.stop_all();
+    let _ = work.await;
+    code
 }
 
 fn say(line: &str) {
@@ -116,12 +118,11 @@ fn run(args: &Args, children: &Children, dir: &Path) -> Result<()> {
     if !args.no_build {
         say("Building the workspace (cargo build --workspace) …");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .args(["build", "--workspace", "--quiet"])
-            .current_dir(workspace_root())
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
+            .current_dir(workspace_root());
+        if !children.run_with(build, Stdio::inherit(), Stdio::inherit())? {
             bail!("cargo build --workspace failed");
         }
     }
@@ -153,7 +154,7 @@ fn run(args: &Args, children: &Children, dir: &Path) -> Result<()> {
         "  auth server      {issuer}  (auto-approve as `demo`, fresh data in {})",
         dir.join("auth-server").display()
     ));
-    children.add(server);
+    children.add(server)?;
 
     let mut rs = Command::new(bin_dir.join("resource-server"));
     rs.env("RESOURCE_SERVER_HTTP__HOST", "127.0.0.1")
@@ -163,14 +164,14 @@ fn run(args: &Args, children: &Children, dir: &Path) -> Result<()> {
         .env("RESOURCE_SERVER_AUTHORIZATION_SERVER__INTERNAL_URL", "");
     let server = Server::start("resource-server", rs, &dir.join("logs/resource-server.log"))?;
     say(&format!("  resource server  {resource}"));
-    children.add(server);
+    children.add(server)?;
 
     let mut cimd = Command::new(bin_dir.join("mcp-client"));
     cimd.args(["serve-metadata", "--url", &cimd_url, "--listen"])
         .arg(format!("127.0.0.1:{}", args.cimd_port));
     let server = Server::start("CIMD host", cimd, &dir.join("logs/cimd-host.log"))?;
     say(&format!("  CIMD host        {cimd_url}"));
-    children.add(server);
+    children.add(server)?;
 
     let client = Client {
         bin: bin_dir.join("mcp-client"),

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -149,58 +150,77 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Every process the demo started, shared with its signal handler.
+/// Every process the demo started, shared with its signal handler. Once
+/// [`Children::stop_all`] has run, nothing new is started and a server that finishes
+/// starting is stopped at once.
 #[derive(Debug, Clone, Default)]
 pub struct Children {
     servers: Arc<Mutex<Vec<Server>>>,
     clients: Arc<Mutex<Vec<Child>>>,
+    stopped: Arc<AtomicBool>,
 }
 
 impl Children {
-    /// Keeps a server until [`Children::stop_all`].
-    pub fn add(&self, server: Server) {
-        self.servers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(server);
+    /// Keeps a server until [`Children::stop_all`] (stops it now if that already ran).
+    pub fn add(&self, server: Server) -> Result<()> {
+        let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        if self.stopped.load(Ordering::SeqCst) {
+            drop(servers);
+            drop(server);
+            bail!("stopped");
+        }
+        servers.push(server);
+        Ok(())
     }
 
     /// Runs a short-lived command to its end, killable by [`Children::stop_all`] meanwhile;
     /// returns its stdout. Its stderr goes to `stderr_log`.
-    pub fn run(&self, mut command: Command, stderr_log: &Path) -> Result<(bool, Vec<u8>)> {
+    pub fn run(&self, command: Command, stderr_log: &Path) -> Result<(bool, Vec<u8>)> {
         let out_path = stderr_log.with_extension("stdout");
         let stdout = File::create(&out_path)?;
         let stderr = File::create(stderr_log)?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("starting {:?}", command.get_program()))?;
-        let pid = child.id();
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(child);
-        let success = loop {
+        let success = self.run_with(command, stdout.into(), stderr.into())?;
+        Ok((success, std::fs::read(&out_path)?))
+    }
+
+    /// Runs a command to its end with the given stdout and stderr (e.g. inherited),
+    /// killable by [`Children::stop_all`] meanwhile; returns whether it succeeded.
+    pub fn run_with(&self, mut command: Command, stdout: Stdio, stderr: Stdio) -> Result<bool> {
+        let child = {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if self.stopped.load(Ordering::SeqCst) {
+                bail!("stopped");
+            }
+            let child = command
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                .spawn()
+                .with_context(|| format!("starting {:?}", command.get_program()))?;
+            let pid = child.id();
+            clients.push(child);
+            pid
+        };
+        loop {
             {
                 let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(index) = clients.iter().position(|c| c.id() == pid) else {
+                let Some(index) = clients.iter().position(|c| c.id() == child) else {
                     bail!("stopped");
                 };
                 if let Some(status) = clients[index].try_wait()? {
                     // Already reaped by try_wait; wait() returns the same status at once.
                     let _ = clients.remove(index).wait();
-                    break status.success();
+                    return Ok(status.success());
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
-        };
-        Ok((success, std::fs::read(&out_path)?))
+        }
     }
 
-    /// Stops every process, clients first, servers in reverse start order.
+    /// Stops every process, commands first, servers in reverse start order; nothing starts
+    /// afterwards.
     pub fn stop_all(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         let clients: Vec<Child> = self
             .clients
             .lock()
@@ -219,5 +239,55 @@ impl Children {
         for server in servers.into_iter().rev() {
             drop(server);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper() -> Command {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        command
+    }
+
+    #[test]
+    fn stop_all_ends_a_running_command_and_refuses_new_ones() {
+        let children = Children::default();
+        let runner = children.clone();
+        let handle =
+            std::thread::spawn(move || runner.run_with(sleeper(), Stdio::null(), Stdio::null()));
+        while children
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        children.stop_all();
+        assert!(handle.join().unwrap().is_err(), "the command was stopped");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            children
+                .run_with(sleeper(), Stdio::null(), Stdio::null())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_server_that_never_announces_itself_is_reported_with_its_log() {
+        let dir = std::env::temp_dir().join(format!("demo-process-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo broken config >&2; exit 3"]);
+        let err = Server::start("fake", command, &dir.join("fake.log"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fake exited"), "{err}");
+        assert!(err.contains("broken config"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
