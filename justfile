@@ -4,6 +4,11 @@
 default:
     @just --list
 
+# The whole journey against the real servers, as six numbered steps (cargo twin: `cargo demo`).
+# Ports: AS 9000, RS 8001, CIMD host 3000; change them with e.g. `just demo --as-port 9100`.
+demo *ARGS:
+    cargo run --quiet --bin demo -- {{ARGS}}
+
 # Format every crate.
 fmt:
     cargo fmt --all

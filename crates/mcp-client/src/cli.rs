@@ -1,5 +1,5 @@
-//! The command line: `login`, `tools`, `call`, `status`, `logout`, `serve-metadata`,
-//! `conformance`. Steps go to stderr as they happen; results go to stdout (or, with
+//! The command line: `login`, `tools`, `call`, `refresh`, `revoke`, `status`, `logout`,
+//! `serve-metadata`, `conformance`. Steps go to stderr as they happen; results go to stdout (or, with
 //! `--json`, one JSON document on stdout with the steps and the result).
 
 use std::io::Write;
@@ -104,6 +104,16 @@ pub enum Command {
         args: Option<String>,
         #[command(flatten)]
         auth: AuthArgs,
+    },
+    /// Refresh the stored access token now (refresh_token grant, same resource).
+    Refresh {
+        /// The MCP server URL.
+        url: String,
+    },
+    /// Revoke the stored tokens at the authorization server (RFC 7009) and forget them.
+    Revoke {
+        /// The MCP server URL.
+        url: String,
     },
     /// Show the stored registrations and tokens (never the tokens themselves).
     Status,
@@ -252,6 +262,28 @@ pub async fn run(cli: Cli, reporter: Reporter, clock: Arc<dyn Clock>) -> Result<
                 print_result(&result);
             }
             Ok(serde_json::to_value(&result).unwrap_or_default())
+        }
+        Command::Refresh { url } => {
+            let settings = settings_for(&cli, None)?;
+            let client = McpClient::new(settings, url, clock, reporter)?;
+            let value = client.refresh().await?;
+            if human {
+                out!(
+                    "Refreshed the tokens for {url} (scope: {}, expires in {} s)",
+                    value["scope"].as_str().unwrap_or("unspecified"),
+                    value["expires_in"]
+                );
+            }
+            Ok(value)
+        }
+        Command::Revoke { url } => {
+            let settings = settings_for(&cli, None)?;
+            let client = McpClient::new(settings, url, clock, reporter)?;
+            let value = client.revoke().await?;
+            if human {
+                out!("Revoked and forgot the tokens for {url}");
+            }
+            Ok(value)
         }
         Command::Status => {
             let settings = settings_for(&cli, None)?;

@@ -118,6 +118,15 @@ pub enum ClientError {
     #[error("token endpoint refused: {0}")]
     TokenEndpoint(ErrorResponse),
     /// The token endpoint's answer is not usable.
+    /// The revocation endpoint refused (RFC 7009 §2.2.1).
+    #[error("revocation endpoint refused: {0}")]
+    Revocation(ErrorResponse),
+    /// `refresh` or `revoke` without stored tokens for the server.
+    #[error("no stored tokens for {0}: run `mcp-client login {0}` first")]
+    NotLoggedIn(String),
+    /// `refresh` without a refresh token, or a refresh the server refused.
+    #[error("could not refresh the tokens for {0}: {1}")]
+    RefreshFailed(String, String),
     #[error("token endpoint answered badly: {0}")]
     TokenResponse(String),
     /// Too many authorizations for one operation (MCP step-up, bounded).

@@ -12,6 +12,7 @@
 //! | [`store`] | the `0600` credential file, bound to issuers | OAuth 2.1 §7.1 |
 //! | [`transport`] | the bearer-adding HTTP client under rmcp | RFC 6750 §2.1 |
 //! | [`session`] | one server: authorization and step-up orchestration | MCP 2025-11-25 |
+//! | [`lifecycle`] | `refresh` and `revoke` on request | OAuth 2.1 §4.3, RFC 7009 |
 //! | [`connection`] | the MCP session and its operations, retried after authorization | MCP 2025-11-25 |
 
 pub mod authorize;
@@ -20,6 +21,7 @@ pub mod connection;
 pub mod discovery;
 pub mod error;
 pub mod http;
+pub mod lifecycle;
 pub mod metadata_server;
 pub mod registration;
 pub mod report;

@@ -28,12 +28,14 @@ fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn post_token(
+/// Adds the client authentication as registered to a request to `endpoint` (the token or
+/// the revocation endpoint): HTTP Basic, or the id (and secret) in the form body.
+fn authenticated(
     http: &reqwest::Client,
     endpoint: &str,
     client: &ClientCredentials,
-    mut form: Vec<(&'static str, String)>,
-) -> Result<TokenResponse> {
+    form: &mut Vec<(&'static str, String)>,
+) -> reqwest::RequestBuilder {
     let mut request = http.post(endpoint).header("accept", "application/json");
     match (&client.method, &client.client_secret) {
         (TokenEndpointAuthMethod::ClientSecretBasic, Some(secret)) => {
@@ -50,6 +52,16 @@ async fn post_token(
         }
         _ => form.push(("client_id", client.client_id.clone())),
     }
+    request
+}
+
+async fn post_token(
+    http: &reqwest::Client,
+    endpoint: &str,
+    client: &ClientCredentials,
+    mut form: Vec<(&'static str, String)>,
+) -> Result<TokenResponse> {
+    let request = authenticated(http, endpoint, client, &mut form);
     let response = request
         .form(&form)
         .send()
@@ -126,4 +138,40 @@ pub async fn refresh(
         ("resource", resource.to_owned()),
     ];
     post_token(http, endpoint, client, form).await
+}
+
+/// RFC 7009 §2.1: revokes `token` (`token_type_hint` `refresh_token` or `access_token`),
+/// authenticating as at the token endpoint. 200 means revoked (or already unknown).
+pub async fn revoke(
+    http: &reqwest::Client,
+    endpoint: &str,
+    client: &ClientCredentials,
+    token: &str,
+    token_type_hint: &str,
+) -> Result<()> {
+    let mut form = vec![
+        ("token", token.to_owned()),
+        ("token_type_hint", token_type_hint.to_owned()),
+    ];
+    let request = authenticated(http, endpoint, client, &mut form);
+    let response = request
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| ClientError::http(endpoint, e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ClientError::http(endpoint, e))?;
+    let error = serde_json::from_slice::<ErrorResponse>(&bytes).unwrap_or_else(|_| {
+        ErrorResponse::new(
+            OAuthErrorCode::Other(format!("http_{}", status.as_u16())),
+            "the revocation endpoint gave no OAuth error body",
+        )
+    });
+    Err(ClientError::Revocation(error))
 }

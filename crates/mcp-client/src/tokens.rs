@@ -191,6 +191,17 @@ impl TokenManager {
         guard.as_ref().map(|c| c.access_token.secret().to_owned())
     }
 
+    /// Refreshes now, whatever the expiry (`mcp-client refresh`). `false` when there is no
+    /// refresh token or the server refused it (the step says why; the tokens are dropped).
+    pub async fn refresh_now(&self) -> bool {
+        let mut guard = self.current.lock().await;
+        if guard.as_ref().is_none_or(|c| c.refresh_token.is_none()) {
+            return false;
+        }
+        self.refresh_locked(&mut guard, "requested").await;
+        guard.is_some()
+    }
+
     async fn refresh_locked(&self, guard: &mut Option<Credentials>, why: &str) {
         let Some(creds) = guard.as_mut() else { return };
         let Some(rt) = creds.refresh_token.clone() else {

@@ -44,6 +44,8 @@ async fn every_command_has_help() {
         "login",
         "tools",
         "call",
+        "refresh",
+        "revoke",
         "status",
         "logout",
         "serve-metadata",
@@ -113,6 +115,56 @@ async fn json_output_status_and_logout() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// `refresh` refreshes (rotating) at once; `revoke` revokes the refresh token at the
+/// revocation endpoint, forgets the tokens and checks that the token no longer refreshes;
+/// both refuse clearly when nothing is stored.
+#[tokio::test]
+async fn refresh_and_revoke_on_request() {
+    let world = World::default().await;
+    let store = world.store_path().display().to_string();
+    let url = world.resource_server.url.clone();
+    let refused = run(s(&["--store", &store, "refresh", &url]), vec![]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no stored tokens"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let login = run(s(&["--store", &store, "login", &url, "--headless"]), vec![]).await;
+    assert!(login.status.success());
+
+    let refresh = run(s(&["--json", "--store", &store, "refresh", &url]), vec![]).await;
+    let doc = json_of(&refresh);
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["result"]["refresh_token_rotated"], true);
+    assert_eq!(world.authorization_server.refreshes(), 1);
+
+    let revoke = run(s(&["--json", "--store", &store, "revoke", &url]), vec![]).await;
+    let doc = json_of(&revoke);
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["result"]["revoked"], "refresh_token");
+    assert_eq!(doc["result"]["refresh_refused_after_revocation"], true);
+    let revocations = world.authorization_server.requests_to("/revoke");
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(
+        revocations[0]
+            .params
+            .get("token_type_hint")
+            .map(String::as_str),
+        Some("refresh_token")
+    );
+    assert!(revocations[0].params.contains_key("client_id"));
+    let status = run(s(&["--json", "--store", &store, "status"]), vec![]).await;
+    assert!(
+        json_of(&status)["result"]["tokens"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let again = run(s(&["--store", &store, "revoke", &url]), vec![]).await;
+    assert_eq!(again.status.code(), Some(1));
 }
 
 /// `login --show-token` is the one way to see the token.

@@ -245,6 +245,7 @@ async fn as_handler(
                 "issuer": config.issuer_override.clone().unwrap_or(issuer.clone()),
                 "authorization_endpoint": format!("{base}{p}/authorize"),
                 "token_endpoint": format!("{base}{p}/token"),
+                "revocation_endpoint": format!("{base}{p}/revoke"),
                 "response_types_supported": ["code"],
                 "grant_types_supported": ["authorization_code", "refresh_token"],
             });
@@ -338,6 +339,12 @@ async fn as_handler(
             (StatusCode::FOUND, [("location", location.to_string())]).into_response()
         }
         ("POST", x) if x == format!("{p}/token") => token(&st, &config, &headers, &params).await,
+        ("POST", x) if x == format!("{p}/revoke") => {
+            // RFC 7009: 200 whether or not the token was known.
+            let token = params.get("token").cloned().unwrap_or_default();
+            lock(&st.refresh_tokens).remove(&token);
+            StatusCode::OK.into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
