@@ -76,7 +76,13 @@ enum UserCommand {
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// Adds a new active signing key; old keys stay published until their tokens expire.
-    Rotate,
+    Rotate {
+        /// Sign with the new key at once instead of after two `tokens.key_reload_seconds`
+        /// periods. Only safe when no other instance is running (a single server, or all
+        /// stopped): an instance that has not re-read the keys yet would not publish it.
+        #[arg(long)]
+        now: bool,
+    },
     /// Lists stored keys.
     List,
 }
@@ -154,11 +160,15 @@ async fn user_add(
 async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     match command {
-        KeyCommand::Rotate => {
+        KeyCommand::Rotate { now } => {
             // Publish first, sign later: every running instance re-reads the keys within
             // tokens.key_reload_seconds, so activation waits two of those periods.
-            let delay = i64::try_from(settings.tokens.key_reload_seconds.saturating_mul(2))
-                .unwrap_or(i64::MAX);
+            let delay = if now {
+                0
+            } else {
+                i64::try_from(settings.tokens.key_reload_seconds.saturating_mul(2))
+                    .unwrap_or(i64::MAX)
+            };
             let activate_at = SystemClock.now().saturating_add(delay);
             let kid = auth_server::keys::rotate_at(
                 store.as_ref(),

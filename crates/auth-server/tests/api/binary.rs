@@ -107,6 +107,34 @@ fn invalid_settings_name_the_key_and_env_var() {
     );
 }
 
+/// `key rotate` publishes a key that signs only after two reload periods (other instances
+/// must publish it first); `key rotate --now`, for a lone or stopped server, signs at once.
+#[tokio::test]
+async fn key_rotate_now_signs_with_the_new_key_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = command(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["key", "rotate"]);
+    run(&["key", "rotate"]);
+    assert!(
+        run(&["key", "list"]).contains("not signing yet"),
+        "a plain rotation waits before signing"
+    );
+    let announced = run(&["key", "rotate", "--now"]);
+    let listing = run(&["key", "list"]);
+    assert!(!listing.contains("not signing yet"), "{listing}");
+    let active: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.ends_with("\tactive"))
+        .collect();
+    assert_eq!(active.len(), 1, "{listing}");
+    let kid = active[0].split('\t').next().unwrap();
+    assert!(announced.contains(kid), "{announced} names {kid}");
+}
+
 /// `user add` stores an argon2 hash (password from stdin); `key rotate` adds an active key
 /// and keeps the old one published; a server on the same data directory sees both.
 #[tokio::test]
