@@ -133,6 +133,9 @@ pub struct ErrorResponse {
     /// A page about the error.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error_uri: Option<String>,
+    /// Other members, kept for round trips.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl ErrorResponse {
@@ -142,6 +145,7 @@ impl ErrorResponse {
             error,
             error_description: Some(description.into()),
             error_uri: None,
+            extra: Default::default(),
         }
     }
 }
@@ -189,6 +193,13 @@ mod tests {
             assert!(!matches!(parsed, OAuthErrorCode::Other(_)), "{code}");
             assert_eq!(parsed.as_str(), code);
         }
+    }
+
+    #[test]
+    fn unknown_members_survive_a_round_trip() {
+        let doc = serde_json::json!({"error": "invalid_grant", "error_description": "x", "trace_id": "abc"});
+        let body: ErrorResponse = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&body).unwrap(), doc);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! * [`TokenRequest`]: the form body of `POST /token` by grant: RFC 6749 §4.1.3
 //!   (`authorization_code`, with RFC 7636 §4.5 `code_verifier` and RFC 8707 `resource`) and
-//!   §6 (`refresh_token`). Fields stay strings: the authorization server validates them and
-//!   answers with the RFC's error code, which a typed parse could not do.
+//!   §6 (`refresh_token`). Fields stay string-like: the authorization server validates them
+//!   and answers with the RFC's error code, which a typed parse could not do. Codes, verifiers,
+//!   refresh tokens and secrets are secret newtypes, so `Debug` never shows them.
 //! * [`TokenResponse`]: RFC 6749 §5.1.
 //! * [`IntrospectionResponse`]: RFC 7662 §2.2; an inactive token serialises as
 //!   `{"active":false}` and nothing else.
@@ -13,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metadata::{Extra, TokenTypeHint};
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, AuthorizationCode, ClientSecret, RefreshToken, SecretString};
 use crate::uri::ResourceUri;
 
 /// The token request, by `grant_type`.
@@ -23,13 +24,13 @@ pub enum TokenRequest {
     /// Redeem an authorization code (RFC 6749 §4.1.3).
     AuthorizationCode {
         /// The code from the authorization response.
-        code: String,
+        code: AuthorizationCode,
         /// Required if it was in the authorization request (OAuth 2.0 clients send it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         redirect_uri: Option<String>,
         /// RFC 7636 §4.5.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        code_verifier: Option<String>,
+        code_verifier: Option<SecretString>,
         /// RFC 8707 §2.2.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resource: Option<String>,
@@ -38,12 +39,12 @@ pub enum TokenRequest {
         client_id: Option<String>,
         /// `client_secret_post`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        client_secret: Option<String>,
+        client_secret: Option<ClientSecret>,
     },
     /// Use a refresh token (RFC 6749 §6).
     RefreshToken {
         /// The refresh token.
-        refresh_token: String,
+        refresh_token: RefreshToken,
         /// A subset of the granted scope.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scope: Option<String>,
@@ -55,7 +56,7 @@ pub enum TokenRequest {
         client_id: Option<String>,
         /// `client_secret_post`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        client_secret: Option<String>,
+        client_secret: Option<ClientSecret>,
     },
 }
 
@@ -129,7 +130,7 @@ impl<'de> Deserialize<'de> for Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntrospectionRequest {
     /// The token to look at.
-    pub token: String,
+    pub token: SecretString,
     /// What the caller thinks it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type_hint: Option<TokenTypeHint>,
@@ -189,7 +190,7 @@ impl IntrospectionResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationRequest {
     /// The token to revoke.
-    pub token: String,
+    pub token: SecretString,
     /// What the caller thinks it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type_hint: Option<TokenTypeHint>,
@@ -220,9 +221,9 @@ mod tests {
         assert_eq!(
             request,
             TokenRequest::AuthorizationCode {
-                code: "abc".into(),
+                code: AuthorizationCode::new("abc"),
                 redirect_uri: Some("http://127.0.0.1:1/cb".into()),
-                code_verifier: Some("v".into()),
+                code_verifier: Some(SecretString::new("v")),
                 resource: Some("http://localhost:8001/mcp".into()),
                 client_id: Some("c".into()),
                 client_secret: None,
@@ -238,13 +239,37 @@ mod tests {
         assert_eq!(
             request,
             TokenRequest::RefreshToken {
-                refresh_token: "r".into(),
+                refresh_token: RefreshToken::new("r"),
                 scope: Some("a".into()),
                 resource: None,
                 client_id: Some("c".into()),
-                client_secret: Some("s".into()),
+                client_secret: Some(ClientSecret::new("s")),
             }
         );
+    }
+
+    #[test]
+    fn debug_of_requests_never_shows_secrets() {
+        let request: TokenRequest = form(
+            "grant_type=authorization_code&code=code-123&code_verifier=verifier-456&client_secret=secret-789&client_id=c",
+        )
+        .unwrap();
+        let refresh: TokenRequest =
+            form("grant_type=refresh_token&refresh_token=refresh-123").unwrap();
+        let introspection: IntrospectionRequest = form("token=token-123").unwrap();
+        let revocation: RevocationRequest = form("token=token-456").unwrap();
+        let shown = format!("{request:?} {refresh:?} {introspection:?} {revocation:?}");
+        for secret in [
+            "code-123",
+            "verifier-456",
+            "secret-789",
+            "refresh-123",
+            "token-123",
+            "token-456",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("[redacted]"));
     }
 
     #[test]

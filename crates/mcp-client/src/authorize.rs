@@ -202,6 +202,7 @@ pub fn validate_callback(
             error: OAuthErrorCode::parse(&error),
             error_description: description,
             error_uri: uri,
+            extra: Default::default(),
         }));
     }
     code.filter(|c| !c.is_empty())

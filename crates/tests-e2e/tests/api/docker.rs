@@ -345,8 +345,10 @@ fn the_compose_file_agrees_with_the_services() {
             assert_eq!(url, format!("http://127.0.0.1:{port}/healthz"), "{name}");
             assert_eq!(stages[target].expose, std::slice::from_ref(port), "{name}");
             if name != "auth-server-replica" {
+                // Loopback only: the public names are localhost, and the demo AS
+                // auto-approves, so it must not be reachable from the network.
                 let published = service["ports"][0].as_str().unwrap();
-                assert_eq!(published, format!("{port}:{port}"), "{name}");
+                assert_eq!(published, format!("127.0.0.1:{port}:{port}"), "{name}");
             }
         }
     }
