@@ -159,7 +159,8 @@ pub fn describe(e: &reqwest::Error) -> String {
 pub struct UrlPolicy {
     /// `http` allowed on any host.
     pub allow_insecure_http: bool,
-    /// Private and special-use IP literals allowed.
+    /// Private and special-use addresses allowed (IP literals, `localhost`, and names the
+    /// [`GuardedResolver`] resolves to such addresses).
     pub allow_private: bool,
 }
 
