@@ -113,16 +113,18 @@ impl GuardedResolver {
         }
         let normalised = host.trim_end_matches('.').to_ascii_lowercase();
         let exempt = self.allow_private || self.server_host.as_deref() == Some(normalised.as_str());
-        if !exempt {
-            if let Some(ip) = addrs.iter().copied().find(|ip| is_special_use_ip(*ip)) {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    SpecialUseAddress {
-                        host: host.to_owned(),
-                        ip,
-                    },
-                ));
-            }
+        if let Some(ip) = addrs
+            .iter()
+            .copied()
+            .find(|ip| !exempt && is_special_use_ip(*ip))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                SpecialUseAddress {
+                    host: host.to_owned(),
+                    ip,
+                },
+            ));
         }
         Ok(addrs)
     }
