@@ -471,7 +471,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
         .header("mcp-protocol-version", PROTOCOL_VERSION)
         .send()
         .await
-        .map_err(|e| format!("request failed: {e}"))?;
+        .map_err(|e| format!("request failed: {}", crate::http::describe(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("HTTP {}", status.as_u16()));

@@ -22,7 +22,7 @@ use crate::authorize::{AuthorizationRequest, CallbackListener, RequestParams, ru
 use crate::connection::Connection;
 use crate::discovery::{self, Discovery, report_challenge};
 use crate::error::{ClientError, Result};
-use crate::http::{UrlPolicy, oauth_client};
+use crate::http::{Lookup, UrlPolicy, oauth_client, system_lookup};
 use crate::registration::register;
 use crate::report::Reporter;
 use crate::settings::{McpProtocol, Settings};
@@ -75,6 +75,18 @@ impl McpClient {
         clock: Arc<dyn Clock>,
         reporter: Reporter,
     ) -> Result<Arc<Self>> {
+        Self::with_lookup(settings, server, clock, reporter, system_lookup())
+    }
+
+    /// [`McpClient::new`] with the host-name lookup of the OAuth client's SSRF guard
+    /// replaced (tests map names to addresses without a DNS server).
+    pub fn with_lookup(
+        settings: Settings,
+        server: &str,
+        clock: Arc<dyn Clock>,
+        reporter: Reporter,
+        lookup: Lookup,
+    ) -> Result<Arc<Self>> {
         let server =
             Url::parse(server).map_err(|e| ClientError::invalid_url(server, e.to_string()))?;
         if !matches!(server.scheme(), "http" | "https") {
@@ -83,13 +95,13 @@ impl McpClient {
                 "the MCP server URL must be http or https",
             ));
         }
-        let http = oauth_client(settings.http_timeout)?;
         let store = Store::new(settings.store_path.clone());
         let policy = UrlPolicy::for_server(
             &server,
             settings.allow_insecure_http,
             settings.allow_private_addresses,
         );
+        let http = oauth_client(settings.http_timeout, &policy, &server, lookup)?;
         let initial = load_credentials(&store, &settings, &server)?;
         if let Some(c) = &initial {
             reporter.step(

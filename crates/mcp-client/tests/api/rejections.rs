@@ -141,3 +141,65 @@ async fn wrong_or_missing_iss_is_refused() {
         }
     }
 }
+
+/// D14: a discovered URL whose host name resolves to a special-use address (here loopback,
+/// through an injected lookup) is refused by the OAuth client's resolver, before any
+/// connection, when the MCP server is public. The server's own name may resolve anywhere.
+#[tokio::test]
+async fn discovered_name_resolving_to_a_special_use_address_is_never_fetched() {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    let world = World::default().await;
+    let port = world
+        .resource_server
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    world.resource_server.config().prm_metadata_url_override = Some(format!(
+        "http://prm.example.com:{port}/.well-known/oauth-protected-resource/elsewhere"
+    ));
+    let lookup: mcp_client::http::Lookup = Arc::new(|host: String| {
+        Box::pin(async move {
+            match host.as_str() {
+                "mcp.example.com" | "prm.example.com" => {
+                    Ok(vec!["127.0.0.1".parse::<IpAddr>().unwrap()])
+                }
+                _ => Err(std::io::Error::other("unknown name")),
+            }
+        })
+    });
+    let mut settings = world.settings();
+    settings.allow_insecure_http = true;
+    let reporter = mcp_client::Reporter::silent();
+    let client = mcp_client::McpClient::with_lookup(
+        settings,
+        &format!("http://mcp.example.com:{port}/mcp"),
+        Arc::new(mcp_auth_core::SystemClock),
+        reporter.clone(),
+        lookup,
+    )
+    .unwrap();
+    let _ = client.login().await;
+    let miss = reporter
+        .steps()
+        .into_iter()
+        .find(|s| s.kind == "discovery.prm_miss")
+        .expect("the header's PRM URL is reported as not fetched");
+    assert!(miss.message.contains("prm.example.com"), "{}", miss.message);
+    assert!(miss.message.contains("SSRF guard"), "{}", miss.message);
+    let paths: Vec<String> = world
+        .resource_server
+        .log()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    assert!(paths.iter().any(|p| p == "/mcp"), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p.ends_with("/elsewhere")),
+        "{paths:?}"
+    );
+    assert!(world.authorizations().is_empty());
+}
