@@ -120,6 +120,49 @@ async fn replayed_code_is_refused_and_revokes_the_tokens_it_issued() {
     );
 }
 
+/// A failed redemption (wrong verifier, wrong client, wrong redirect URI) does not spend the
+/// code: the legitimate client's redemption then succeeds and its tokens work.
+#[tokio::test]
+async fn a_failed_redemption_leaves_the_code_usable() {
+    let app = spawn_app().await;
+    let p = pkce();
+    let q = app.authorize_code("public-client", &p, &[]).await;
+    let thief = pkce();
+    let r = app
+        .redeem("public-client", &q["code"], &thief.verifier)
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let other = app.register_public().await;
+    let r = app.redeem(&other, &q["code"], &p.verifier).await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let r = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", "http://127.0.0.1:3000/other"),
+            ("code_verifier", &p.verifier),
+            ("client_id", "public-client"),
+        ])
+        .await;
+    assert_eq!(error_of(r).await.1, "invalid_grant");
+
+    let r = app.redeem("public-client", &q["code"], &p.verifier).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json().await.unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(at).await["active"], true);
+    let r = app
+        .refresh("public-client", t["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 /// Two concurrent redemptions of one code: exactly one succeeds.
 #[tokio::test]
 async fn concurrent_redemptions_of_one_code_succeed_exactly_once() {
