@@ -65,6 +65,11 @@ impl FormParams {
     }
 }
 
+/// Whether the request carries HTTP Basic credentials (for the `WWW-Authenticate` choice).
+pub fn used_basic(headers: &HeaderMap) -> bool {
+    matches!(basic_credentials(headers), Ok(Some(_)))
+}
+
 /// The credentials a request presented.
 #[derive(Debug)]
 struct Presented {
