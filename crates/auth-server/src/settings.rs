@@ -645,6 +645,41 @@ mod tests {
     }
 
     #[test]
+    fn introspection_resources_must_be_configured_resources_of_a_confidential_client() {
+        let seed = |secret: Option<&str>, resource: &str| ClientSeed {
+            client_id: "rs".into(),
+            client_secret: secret.map(str::to_owned),
+            client_name: None,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            introspection_resources: vec![resource.into()],
+        };
+        let mut raw = raw_defaults();
+        raw.clients = vec![seed(Some("s"), "http://localhost:8001/mcp")];
+        let s = raw.validate().unwrap();
+        assert_eq!(
+            s.clients[0].introspection_resources[0].as_str(),
+            "http://localhost:8001/mcp"
+        );
+        assert!(
+            Settings::defaults()
+                .unwrap()
+                .clients
+                .iter()
+                .all(|c| c.introspection_resources.is_empty())
+        );
+        for bad in [
+            seed(Some("s"), "http://localhost:9999/other"),
+            seed(Some("s"), "not a uri"),
+            seed(None, "http://localhost:8001/mcp"),
+        ] {
+            let mut raw = raw_defaults();
+            raw.clients = vec![bad];
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.contains("clients[0].introspection_resources"), "{err}");
+        }
+    }
+
+    #[test]
     fn database_url_scheme_and_pool_settings_are_validated() {
         let s = Settings::defaults().unwrap();
         assert_eq!(s.database.max_connections, 8);
