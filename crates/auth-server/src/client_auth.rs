@@ -1,6 +1,9 @@
 //! Client authentication at the token, introspection and revocation endpoints (OAuth 2.1
 //! §2.4): `none` (public clients send `client_id`), `client_secret_basic` and
-//! `client_secret_post`. Secrets are compared through their argon2 hash.
+//! `client_secret_post`. Secrets are compared through their argon2 hash. Only the client's
+//! registered `token_endpoint_auth_method` is accepted: a `client_secret_basic` client cannot
+//! send its secret in the body, a `client_secret_post` client cannot use Basic, and a `none`
+//! client cannot send a secret at all.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +66,11 @@ impl FormParams {
         self.get(name)
             .ok_or_else(|| AppError::invalid_request(format!("{name} is required")))
     }
+}
+
+/// Whether the request carries HTTP Basic credentials (for the `WWW-Authenticate` choice).
+pub fn used_basic(headers: &HeaderMap) -> bool {
+    matches!(basic_credentials(headers), Ok(Some(_)))
 }
 
 /// The credentials a request presented.
@@ -150,6 +158,19 @@ pub async fn authenticate(
         }
         return Err(fail("unknown client"));
     };
+    // The registered method is the only one accepted (a Basic header with an empty secret is
+    // how some public clients send their id: that is `none`, checked below).
+    let wrong_method = match client.auth_method.as_str() {
+        "client_secret_basic" => !p.via_basic,
+        "client_secret_post" => p.via_basic,
+        _ => false,
+    };
+    if wrong_method {
+        return Err(fail(&format!(
+            "this client is registered for token_endpoint_auth_method {}",
+            client.auth_method
+        )));
+    }
     match (&client.secret_hash, p.secret) {
         (Some(hash), Some(secret)) => {
             if !verify_password_blocking(secret, hash.clone()).await {

@@ -76,14 +76,20 @@ impl CookieKey {
         constant_time_eq(expected.as_bytes(), tag.as_bytes()).then_some(value)
     }
 
-    /// The CSRF token for a CSRF cookie value.
-    pub fn csrf_token(&self, cookie: &str) -> String {
-        self.tag("csrf", cookie)
+    /// The CSRF token for a CSRF cookie value, bound to the browser's session (the raw
+    /// session cookie value, empty before sign-in): a planted cookie pair is useless against
+    /// another session.
+    pub fn csrf_token(&self, cookie: &str, session: &str) -> String {
+        self.tag("csrf", &format!("{cookie}\x00{session}"))
     }
 
-    /// Whether `token` is the CSRF token for `cookie`.
-    pub fn check_csrf(&self, cookie: &str, token: &str) -> bool {
-        !cookie.is_empty() && constant_time_eq(self.csrf_token(cookie).as_bytes(), token.as_bytes())
+    /// Whether `token` is the CSRF token for `cookie` in `session`.
+    pub fn check_csrf(&self, cookie: &str, session: &str, token: &str) -> bool {
+        !cookie.is_empty()
+            && constant_time_eq(
+                self.csrf_token(cookie, session).as_bytes(),
+                token.as_bytes(),
+            )
     }
 }
 
@@ -167,9 +173,11 @@ mod tests {
         assert_eq!(key.verify("other", &signed), None);
         let tampered = signed.replace("alice", "mallory");
         assert_eq!(key.verify("session", &tampered), None);
-        assert!(key.check_csrf("c", &key.csrf_token("c")));
-        assert!(!key.check_csrf("c", &key.csrf_token("d")));
-        assert!(!key.check_csrf("", &key.csrf_token("")));
+        assert!(key.check_csrf("c", "s", &key.csrf_token("c", "s")));
+        assert!(!key.check_csrf("c", "s", &key.csrf_token("d", "s")));
+        assert!(!key.check_csrf("c", "s", &key.csrf_token("c", "t")));
+        assert!(!key.check_csrf("c", "", &key.csrf_token("c", "s")));
+        assert!(!key.check_csrf("", "", &key.csrf_token("", "")));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Browser state between the login and consent steps: the HMAC-signed session cookie
-//! (`HttpOnly`, `SameSite=Lax`, `Secure` and `__Host-` on https) and the CSRF cookie whose HMAC
-//! every form must carry.
+//! (`HttpOnly`, `SameSite=Lax`, `Secure` and `__Host-` on https) and the CSRF cookie (the same
+//! attributes and prefix) whose HMAC, bound to the session cookie, every form must carry.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -10,8 +10,14 @@ use crate::client_auth::FormParams;
 use crate::error::AppError;
 use crate::store::UserRecord;
 
-/// The CSRF cookie name.
-pub(crate) const CSRF_COOKIE: &str = "as_csrf";
+/// `__Host-as_csrf` on https (a sibling subdomain cannot plant it), `as_csrf` otherwise.
+pub(crate) fn csrf_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.is_https() {
+        "__Host-as_csrf"
+    } else {
+        "as_csrf"
+    }
+}
 
 /// Every `name=value` pair of the `Cookie` headers.
 pub(crate) fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -82,8 +88,8 @@ pub(crate) async fn session_user(
 }
 
 /// The CSRF cookie value (existing or new) and whether it must be set.
-pub(crate) fn csrf_cookie(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32) {
+pub(crate) fn csrf_cookie(state: &AppState, headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, csrf_cookie_name(state)).filter(|c| c.len() >= 32) {
         Some(c) => (c, false),
         None => (mcp_auth_core::secret::random_urlsafe(32), true),
     }
@@ -99,7 +105,7 @@ pub(crate) fn with_csrf_cookie(
     if new {
         let cookie = set_cookie(
             state,
-            CSRF_COOKIE,
+            csrf_cookie_name(state),
             value,
             state.settings.session.ttl_seconds,
         );
@@ -108,11 +114,24 @@ pub(crate) fn with_csrf_cookie(
     response
 }
 
-/// Whether the form carries the CSRF token of the browser's CSRF cookie.
+/// The raw session cookie value the CSRF token is bound to (empty before sign-in).
+fn csrf_session(state: &AppState, headers: &HeaderMap) -> String {
+    cookie(headers, session_cookie_name(state)).unwrap_or_default()
+}
+
+/// The CSRF token for the CSRF cookie value `csrf`, bound to the request's session cookie.
+pub(crate) fn csrf_token(state: &AppState, headers: &HeaderMap, csrf: &str) -> String {
+    state
+        .cookie_key
+        .csrf_token(csrf, &csrf_session(state, headers))
+}
+
+/// Whether the form carries the CSRF token of the browser's CSRF cookie and session.
 pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, form: &FormParams) -> bool {
-    let cookie = cookie(headers, CSRF_COOKIE).unwrap_or_default();
+    let cookie = cookie(headers, csrf_cookie_name(state)).unwrap_or_default();
+    let session = csrf_session(state, headers);
     form.get("csrf")
-        .is_some_and(|token| state.cookie_key.check_csrf(&cookie, token))
+        .is_some_and(|token| state.cookie_key.check_csrf(&cookie, &session, token))
 }
 
 /// A `Set-Cookie` value for a signed-in `user` at `now`.

@@ -233,6 +233,10 @@ pub struct ClientSeed {
     /// introspection and revocation endpoints, such as a resource server).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Resources this (confidential) client serves: it may call `/introspect`, and only tokens
+    /// whose `aud` is one of them come back active. Empty (the default): no introspection.
+    #[serde(default)]
+    pub introspection_resources: Vec<String>,
 }
 
 /// The raw configuration document.
@@ -292,6 +296,9 @@ pub struct ClientSettings {
     pub client_name: Option<String>,
     /// Redirect URIs.
     pub redirect_uris: Vec<RedirectUri>,
+    /// Resources whose tokens this client may introspect (empty: it may not call
+    /// `/introspect`). Each is one of `[[resources]]`.
+    pub introspection_resources: Vec<ResourceUri>,
 }
 
 /// The validated settings.
@@ -555,7 +562,20 @@ impl RawSettings {
                 .map(|u| RedirectUri::parse(u))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| invalid(&format!("{key}.redirect_uris"), e.to_string()))?;
+            let mut introspection_resources = Vec::new();
+            for r in &c.introspection_resources {
+                let what = format!("{key}.introspection_resources");
+                if c.client_secret.as_deref().is_none_or(str::is_empty) {
+                    return Err(invalid(&what, "only a confidential client may introspect"));
+                }
+                let uri = ResourceUri::parse(r).map_err(|e| invalid(&what, e.to_string()))?;
+                if !resources.iter().any(|k: &ResourceSettings| k.uri == uri) {
+                    return Err(invalid(&what, format!("{r:?} is not one of [[resources]]")));
+                }
+                introspection_resources.push(uri);
+            }
             clients.push(ClientSettings {
+                introspection_resources,
                 client_id: c.client_id.clone(),
                 client_secret: c.client_secret.clone().filter(|s| !s.is_empty()),
                 client_name: c.client_name.clone(),
@@ -622,6 +642,41 @@ mod tests {
             .unwrap()
             .try_deserialize()
             .unwrap()
+    }
+
+    #[test]
+    fn introspection_resources_must_be_configured_resources_of_a_confidential_client() {
+        let seed = |secret: Option<&str>, resource: &str| ClientSeed {
+            client_id: "rs".into(),
+            client_secret: secret.map(str::to_owned),
+            client_name: None,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            introspection_resources: vec![resource.into()],
+        };
+        let mut raw = raw_defaults();
+        raw.clients = vec![seed(Some("s"), "http://localhost:8001/mcp")];
+        let s = raw.validate().unwrap();
+        assert_eq!(
+            s.clients[0].introspection_resources[0].as_str(),
+            "http://localhost:8001/mcp"
+        );
+        assert!(
+            Settings::defaults()
+                .unwrap()
+                .clients
+                .iter()
+                .all(|c| c.introspection_resources.is_empty())
+        );
+        for bad in [
+            seed(Some("s"), "http://localhost:9999/other"),
+            seed(Some("s"), "not a uri"),
+            seed(None, "http://localhost:8001/mcp"),
+        ] {
+            let mut raw = raw_defaults();
+            raw.clients = vec![bad];
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.contains("clients[0].introspection_resources"), "{err}");
+        }
     }
 
     #[test]

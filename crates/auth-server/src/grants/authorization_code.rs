@@ -1,9 +1,11 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 8707 §2.2).
 //!
-//! Steps: (1) spend the code atomically; a replayed code revokes the grant issued from it;
-//! (2) the code is unexpired and was issued to this client; (3) `redirect_uri` is the one of
-//! the authorization request; (4) the verifier matches the S256 challenge; (5) a `resource`,
-//! if sent, is the code's resource; then the grant is created and tokens issued.
+//! Steps: (1) look the code up without spending it; a replayed code revokes the grant issued
+//! from it; (2) the code is unexpired and was issued to this client; (3) `redirect_uri` is the
+//! one of the authorization request; (4) the verifier matches the S256 challenge; (5) a
+//! `resource`, if sent, is the code's resource; (6) only then spend the code atomically (its
+//! grant is created in the same transaction) and issue tokens. A failed check leaves the code
+//! unspent, so whoever holds a stolen code but not the verifier cannot burn it.
 
 use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
 use mcp_auth_core::secret::AuthorizationCode;
@@ -13,7 +15,7 @@ use mcp_auth_core::{OAuthErrorCode, ResourceUri, ScopeSet};
 use crate::AppState;
 use crate::client_auth::FormParams;
 use crate::error::AppError;
-use crate::store::{ClientRecord, CodeRedemption, GrantRecord};
+use crate::store::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, GrantRecord};
 
 /// Exchanges a code for tokens.
 pub async fn exchange(
@@ -24,20 +26,9 @@ pub async fn exchange(
     let now = state.clock.now();
     let code = AuthorizationCode::new(form.require("code")?);
     let verifier = form.get("code_verifier");
-    // 1. Single use, atomically.
-    let record = match state.store.redeem_code(&code.digest(), now).await? {
-        CodeRedemption::Fresh(record) => record,
-        CodeRedemption::Replayed { grant_id } => {
-            state.store.revoke_grant(&grant_id, now).await?;
-            tracing::warn!(client_id = %client.client_id, "authorization code replayed: its grant was revoked");
-            return Err(AppError::invalid_grant(
-                "authorization code was already used",
-            ));
-        }
-        CodeRedemption::Unknown => {
-            return Err(AppError::invalid_grant("unknown authorization code"));
-        }
-    };
+    let digest = code.digest();
+    // 1. Read-only lookup: nothing is spent until every check has passed.
+    let record = fresh_or_refuse(state, client, state.store.find_code(&digest).await?, now).await?;
     // 2. Unexpired, issued to this client.
     if record.expires_at <= now {
         return Err(AppError::invalid_grant("authorization code has expired"));
@@ -85,6 +76,14 @@ pub async fn exchange(
         }
     }
     let scope = ScopeSet::parse(&record.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
+    // 6. Single use, atomically: of concurrent valid redemptions exactly one gets `Fresh`.
+    let record = fresh_or_refuse(
+        state,
+        client,
+        state.store.redeem_code(&digest, now).await?,
+        now,
+    )
+    .await?;
     let grant = GrantRecord {
         grant_id: record.grant_id.clone(),
         client_id: client.client_id.clone(),
@@ -105,4 +104,24 @@ pub async fn exchange(
     };
     state.store.touch_client(&client.client_id, now).await?;
     super::issue(state, &grant, &scope, refresh).await
+}
+
+/// The code's record if it is unspent; a replay revokes the grant issued from the code.
+async fn fresh_or_refuse(
+    state: &AppState,
+    client: &ClientRecord,
+    found: CodeRedemption,
+    now: i64,
+) -> Result<Box<AuthorizationCodeRecord>, AppError> {
+    match found {
+        CodeRedemption::Fresh(record) => Ok(record),
+        CodeRedemption::Replayed { grant_id } => {
+            state.store.revoke_grant(&grant_id, now).await?;
+            tracing::warn!(client_id = %client.client_id, "authorization code replayed: its grant was revoked");
+            Err(AppError::invalid_grant(
+                "authorization code was already used",
+            ))
+        }
+        CodeRedemption::Unknown => Err(AppError::invalid_grant("unknown authorization code")),
+    }
 }

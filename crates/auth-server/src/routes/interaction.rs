@@ -20,10 +20,13 @@ use crate::error::AppError;
 use crate::pages::{self, ConsentPage, LoginPage, ScopeLine};
 use crate::scopes::{self, OFFLINE_ACCESS};
 use crate::security::{dummy_hash, verify_password_blocking};
-use crate::session::{csrf_cookie, csrf_ok, session_cookie, session_user, with_csrf_cookie};
+use crate::session::{
+    csrf_cookie, csrf_ok, csrf_token, session_cookie, session_user, with_csrf_cookie,
+};
 use crate::store::{AuthorizationCodeRecord, UserRecord};
 
-/// The login page for `request`, with a CSRF token bound to the browser's CSRF cookie.
+/// The login page for `request`, with a CSRF token bound to the browser's CSRF and session
+/// cookies.
 pub(crate) fn login_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -32,8 +35,8 @@ pub(crate) fn login_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let (csrf, new) = csrf_cookie(headers);
-    let token = state.cookie_key.csrf_token(&csrf);
+    let (csrf, new) = csrf_cookie(state, headers);
+    let token = csrf_token(state, headers, &csrf);
     let client_host = if request.client.client_id.starts_with("https://") {
         host_of(&request.client.client_id)
     } else {
@@ -188,8 +191,8 @@ pub(crate) async fn continue_as(
             status,
         ));
     }
-    let (csrf, new) = csrf_cookie(headers);
-    let token = state.cookie_key.csrf_token(&csrf);
+    let (csrf, new) = csrf_cookie(state, headers);
+    let token = csrf_token(state, headers, &csrf);
     let client_id_host = request
         .client
         .client_id

@@ -1,5 +1,8 @@
-//! `POST /introspect` — RFC 7662. The caller authenticates as a confidential client; an
-//! inactive, unknown, expired or revoked token is `{"active":false}` and nothing else.
+//! `POST /introspect` — RFC 7662. Only a pre-registered confidential client with
+//! `introspection_resources` may call it (any other caller, including every dynamically
+//! registered client, is 401 `invalid_client`), and it only learns about tokens whose `aud` is
+//! one of those resources: any other token is `{"active":false}` (RFC 7662 §2.2), as is an
+//! inactive, unknown, expired or revoked token.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,6 +18,7 @@ use mcp_auth_core::token::{Audience, IntrospectionResponse};
 use crate::AppState;
 use crate::client_auth::{FormParams, authenticate};
 use crate::error::{AppError, no_store};
+use crate::store::ClientSource;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -94,7 +98,22 @@ async fn post_introspect(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let form = FormParams::from_request(&headers, &body)?;
-    authenticate(&state, &headers, &form, true).await?;
+    let client = authenticate(&state, &headers, &form, true).await?;
+    let allowed: &[mcp_auth_core::ResourceUri] = match client.source {
+        ClientSource::Config => state
+            .settings
+            .clients
+            .iter()
+            .find(|c| c.client_id == client.client_id)
+            .map_or(&[], |c| c.introspection_resources.as_slice()),
+        ClientSource::Dynamic | ClientSource::MetadataDocument => &[],
+    };
+    if allowed.is_empty() {
+        return Err(AppError::invalid_client(
+            "this client may not introspect tokens",
+            crate::client_auth::used_basic(&headers),
+        ));
+    }
     let token = form.require("token")?;
     let hint = form.get("token_type_hint").map(TokenTypeHint::parse);
     let mut answer = None;
@@ -121,6 +140,12 @@ async fn post_introspect(
     if answer.is_none() {
         answer = introspect_refresh(&state, token).await?;
     }
+    // A token for a resource the caller does not serve is none of its business.
+    let answer = answer.filter(|a| {
+        a.aud
+            .as_ref()
+            .is_some_and(|aud| allowed.iter().any(|r| aud.contains_resource(r)))
+    });
     let mut response = Json(answer.unwrap_or_else(IntrospectionResponse::inactive)).into_response();
     no_store(&mut response);
     Ok(response)

@@ -185,6 +185,9 @@ pub enum CodeRedemption {
 pub trait AuthorizationCodes: Send + Sync {
     /// Stores a new code.
     async fn insert_code(&self, code: &AuthorizationCodeRecord) -> StoreResult<()>;
+    /// Looks a code up without spending it: the record and whether it was redeemed already
+    /// (`Fresh` = not yet redeemed, nothing changed). Checks run on this before `redeem_code`.
+    async fn find_code(&self, code_digest: &str) -> StoreResult<CodeRedemption>;
     /// Spends a code and creates its grant (`grant_id`, client, user, resource, scope,
     /// auth_time; `created_at` = `now`), in one transaction. Exactly one concurrent caller
     /// sees `Fresh`; a caller seeing `Replayed` finds the grant created.

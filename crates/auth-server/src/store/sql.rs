@@ -211,6 +211,28 @@ impl AuthorizationCodes for $store {
         Ok(())
     }
 
+    async fn find_code(&self, code_digest: &str) -> StoreResult<CodeRedemption> {
+        let row = sqlx::query(
+            "SELECT code_digest, grant_id, client_id, user_id, redirect_uri, effective_redirect_uri,
+               code_challenge, resource, scope, auth_time, expires_at, redeemed_at
+             FROM authorization_codes WHERE code_digest = $1",
+        )
+        .bind(code_digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        let redeemed_at: Option<i64> = row.try_get("redeemed_at")?;
+        let code = code_from_row(&row)?;
+        Ok(match redeemed_at {
+            Some(_) => CodeRedemption::Replayed {
+                grant_id: code.grant_id,
+            },
+            None => CodeRedemption::Fresh(Box::new(code)),
+        })
+    }
+
     async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption> {
         // One conditional UPDATE: exactly one concurrent caller can flip redeemed_at from
         // NULL (PostgreSQL re-checks the condition after waiting for the row lock). Its grant

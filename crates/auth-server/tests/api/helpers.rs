@@ -8,7 +8,7 @@ use std::sync::Arc;
 use auth_server::settings::{ClientSettings, Settings};
 use auth_server::state::AppState;
 use mcp_auth_core::pkce::CodeVerifier;
-use mcp_auth_core::{Clock, FixedClock, RedirectUri, SystemClock};
+use mcp_auth_core::{Clock, FixedClock, RedirectUri, ResourceUri, SystemClock};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -48,18 +48,21 @@ pub(crate) fn test_settings(dir: &Path) -> Settings {
             client_secret: None,
             client_name: Some("Public Test Client".into()),
             redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+            introspection_resources: vec![],
         },
         ClientSettings {
             client_id: "confidential-client".into(),
             client_secret: Some("s3cr3t-confidential".into()),
             client_name: Some("Confidential Test Client".into()),
             redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+            introspection_resources: vec![],
         },
         ClientSettings {
             client_id: "introspector".into(),
             client_secret: Some("introspector-secret".into()),
             client_name: Some("Resource Server".into()),
             redirect_uris: vec![],
+            introspection_resources: vec![ResourceUri::parse(RESOURCE).unwrap()],
         },
     ];
     s

@@ -3,7 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{RESOURCE, error_of, spawn_app};
+use auth_server::settings::ClientSettings;
+use mcp_auth_core::ResourceUri;
+
+use crate::helpers::{CALLBACK, RESOURCE, error_of, spawn_app, spawn_app_with};
 
 /// Active tokens are described; the caller must be a confidential client.
 #[tokio::test]
@@ -54,6 +57,81 @@ async fn introspection_describes_active_tokens_to_confidential_clients_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Only pre-registered clients with `introspection_resources` may introspect, and only tokens
+/// for those resources: a confidential client without the setting and a dynamically registered
+/// confidential client get 401 invalid_client; a token for another resource is inactive.
+#[tokio::test]
+async fn only_allowed_clients_introspect_and_only_tokens_for_their_resources() {
+    let other = "http://localhost:8002/other";
+    let app = spawn_app_with(|s| {
+        let mut extra = s.resources[0].clone();
+        extra.uri = ResourceUri::parse(other).unwrap();
+        s.resources.push(extra);
+        s.clients.push(ClientSettings {
+            client_id: "other-rs".into(),
+            client_secret: Some("other-rs-secret".into()),
+            client_name: None,
+            redirect_uris: vec![],
+            introspection_resources: vec![ResourceUri::parse(other).unwrap()],
+        });
+    })
+    .await;
+    let t = app.tokens_for("public-client", &[]).await;
+    let at = t["access_token"].as_str().unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert_eq!(app.introspect(at).await["active"], true);
+
+    let call = |id: String, secret: String, token: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/introspect"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A confidential client without the setting.
+    let r = call(
+        "confidential-client".into(),
+        "s3cr3t-confidential".into(),
+        at.into(),
+    )
+    .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    // A dynamically registered confidential client, even one that asks for the setting.
+    let reg: Value = app
+        .register(json!({
+            "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "introspection_resources": [RESOURCE],
+        }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        reg["client_id"].as_str().unwrap().to_owned(),
+        reg["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let r = call(id, secret, at.into()).await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    // A resource server serving another resource learns nothing about this token.
+    for token in [at, rt] {
+        let r = call("other-rs".into(), "other-rs-secret".into(), token.into()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
+    }
 }
 
 /// Inactive, unknown, expired, tampered: `{"active":false}` and nothing else.

@@ -390,7 +390,8 @@ async fn prompt_none_without_a_session_is_login_required() {
     assert_eq!(q["iss"], app.base);
 }
 
-/// On an https issuer the cookies are Secure and the session cookie uses the __Host- prefix.
+/// On an https issuer the cookies are Secure and both the session and the CSRF cookie use the
+/// __Host- prefix.
 #[tokio::test]
 async fn cookies_are_secure_on_an_https_issuer() {
     let app = spawn_app_with(|s| {
@@ -402,11 +403,13 @@ async fn cookies_are_secure_on_an_https_issuer() {
     let p = pkce();
     let query = authorize_query(&p.challenge, "mcp:tools");
     let r = get_with(&app, &jar, &format!("/authorize?{query}")).await;
+    let csrf_cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(csrf_cookie.contains("; Secure"), "{csrf_cookie}");
+    // The CSRF cookie, too, has the __Host- prefix (Secure, Path=/, no Domain).
+    assert!(csrf_cookie.starts_with("__Host-as_csrf="), "{csrf_cookie}");
     assert!(
-        r.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .contains("; Secure")
+        csrf_cookie.contains("Path=/;") && !csrf_cookie.contains("Domain"),
+        "{csrf_cookie}"
     );
     jar.absorb(r.headers());
     let html = r.text().await.unwrap();
@@ -436,6 +439,61 @@ async fn cookies_are_secure_on_an_https_issuer() {
             .unwrap()
             .starts_with("https://auth.example.com/authorize?")
     );
+}
+
+/// The CSRF token is bound to the session: a cookie pair planted from elsewhere (the attacker's
+/// CSRF cookie and its token) is refused with the victim's session, and so is the token of the
+/// login page once the browser has signed in.
+#[tokio::test]
+async fn csrf_tokens_are_bound_to_the_session() {
+    let app = interactive_app().await;
+    let p = pkce();
+    let query = authorize_query(&p.challenge, "mcp:tools");
+    // The attacker's own pair, obtained without a session.
+    let r = get_with(&app, &Jar::default(), &format!("/authorize?{query}")).await;
+    let mut attacker = Jar::default();
+    attacker.absorb(r.headers());
+    let attacker_token = hidden(&r.text().await.unwrap(), "csrf");
+
+    let mut victim = Jar::default();
+    let r = get_with(&app, &victim, &format!("/authorize?{query}")).await;
+    victim.absorb(r.headers());
+    let login_token = hidden(&r.text().await.unwrap(), "csrf");
+    let consent = sign_in(&app, &mut victim, &query).await;
+    let request = hidden(&consent, "request");
+    let own_token = hidden(&consent, "csrf");
+    assert_ne!(own_token, login_token, "signing in changes the token");
+
+    let mut planted = Jar(victim.0.clone());
+    planted
+        .0
+        .insert("as_csrf".into(), attacker.0["as_csrf"].clone());
+    for (jar, token) in [(&planted, &attacker_token), (&victim, &login_token)] {
+        let r = post_with(
+            &app,
+            jar,
+            "/authorize/consent",
+            &[
+                ("csrf", token.as_str()),
+                ("request", request.as_str()),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = post_with(
+        &app,
+        &victim,
+        "/authorize/consent",
+        &[
+            ("csrf", own_token.as_str()),
+            ("request", request.as_str()),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 /// Sign-in attempts are rate limited per IP.

@@ -26,6 +26,7 @@ redirect_uris = ["http://127.0.0.1:3000/callback"]
 client_id = "introspector"
 client_secret = "introspector-secret"
 client_name = "Resource Server"
+introspection_resources = ["http://localhost:8001/mcp"]
 "#;
 
 struct Instance {

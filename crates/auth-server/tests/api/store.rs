@@ -97,11 +97,24 @@ async fn clients(store: &dyn Store) {
 
 async fn codes(store: Arc<dyn Store>) {
     store.insert_code(&code("d1", "gc1")).await.unwrap();
+    // find_code is read-only: looking twice spends nothing.
+    for _ in 0..2 {
+        assert!(
+            matches!(store.find_code("d1").await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "gc1")
+        );
+    }
+    assert!(matches!(
+        store.find_code("nope").await.unwrap(),
+        CodeRedemption::Unknown
+    ));
     assert!(
         matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "gc1" && c.scope == "mcp:tools")
     );
     assert!(
         matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
+    );
+    assert!(
+        matches!(store.find_code("d1").await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
     );
     assert!(matches!(
         store.redeem_code("nope", 6).await.unwrap(),

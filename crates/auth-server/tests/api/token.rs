@@ -120,6 +120,49 @@ async fn replayed_code_is_refused_and_revokes_the_tokens_it_issued() {
     );
 }
 
+/// A failed redemption (wrong verifier, wrong client, wrong redirect URI) does not spend the
+/// code: the legitimate client's redemption then succeeds and its tokens work.
+#[tokio::test]
+async fn a_failed_redemption_leaves_the_code_usable() {
+    let app = spawn_app().await;
+    let p = pkce();
+    let q = app.authorize_code("public-client", &p, &[]).await;
+    let thief = pkce();
+    let r = app
+        .redeem("public-client", &q["code"], &thief.verifier)
+        .await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let other = app.register_public().await;
+    let r = app.redeem(&other, &q["code"], &p.verifier).await;
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    let r = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", "http://127.0.0.1:3000/other"),
+            ("code_verifier", &p.verifier),
+            ("client_id", "public-client"),
+        ])
+        .await;
+    assert_eq!(error_of(r).await.1, "invalid_grant");
+
+    let r = app.redeem("public-client", &q["code"], &p.verifier).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json().await.unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(at).await["active"], true);
+    let r = app
+        .refresh("public-client", t["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 /// Two concurrent redemptions of one code: exactly one succeeds.
 #[tokio::test]
 async fn concurrent_redemptions_of_one_code_succeed_exactly_once() {
@@ -189,7 +232,7 @@ async fn codes_expire_and_are_bound_to_client_and_redirect_uri() {
     assert_eq!(error_of(r).await.1, "invalid_target");
 }
 
-/// Confidential clients: Basic and post both work; a failed Basic attempt is 401 with
+/// Confidential clients: Basic works for a client_secret_basic client (post does not); a failed Basic attempt is 401 with
 /// `WWW-Authenticate: Basic`; a missing secret is 401 invalid_client.
 #[tokio::test]
 async fn confidential_client_authentication() {
@@ -227,9 +270,13 @@ async fn confidential_client_authentication() {
         (StatusCode::UNAUTHORIZED, "invalid_client".into())
     );
 
+    // Registered for client_secret_basic: the right secret in the body is refused.
     post_form.push(("client_secret", "s3cr3t-confidential"));
     let r = app.token(&post_form).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
 
     let q = app.authorize_code("confidential-client", &p, &[]).await;
     let r = app
@@ -246,6 +293,111 @@ async fn confidential_client_authentication() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// The registered `token_endpoint_auth_method` is enforced at /token, /revoke and /introspect:
+/// a client_secret_post client cannot use Basic, a client_secret_basic client cannot post its
+/// secret, a `none` client cannot send a secret.
+#[tokio::test]
+async fn the_registered_client_authentication_method_is_enforced() {
+    let app = spawn_app().await;
+    let reg: Value = app
+        .register(serde_json::json!({
+            "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": "client_secret_post",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let secret = reg["client_secret"].as_str().unwrap().to_owned();
+    let p = pkce();
+    let q = app.authorize_code(&id, &p, &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    let basic = |path: &str, id: &str, secret: &str, form: &[(&str, &str)]| {
+        app.http
+            .post(app.url(path))
+            .basic_auth(id, Some(secret))
+            .form(form)
+            .send()
+    };
+    // client_secret_post client with Basic: refused, at /token and /revoke.
+    let r = basic("/token", &id, &secret, &form).await.unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    let r = basic("/revoke", &id, &secret, &[("token", "x")])
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    // ... and in the body: accepted (the failed attempt did not spend the code).
+    let mut post_form = form.to_vec();
+    post_form.extend([
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ]);
+    let r = app.token(&post_form).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json().await.unwrap();
+    let r = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // client_secret_basic introspector posting its secret: refused at /introspect and /revoke.
+    for path in ["/introspect", "/revoke"] {
+        let r = app
+            .http
+            .post(app.url(path))
+            .form(&[
+                ("token", "x"),
+                ("client_id", "introspector"),
+                ("client_secret", "introspector-secret"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(r).await,
+            (StatusCode::UNAUTHORIZED, "invalid_client".into()),
+            "{path}"
+        );
+    }
+
+    // A `none` client presenting a secret, in the body or with Basic.
+    let q = app.authorize_code("public-client", &p, &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    let r = basic("/token", "public-client", "guess", &form)
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.1, "invalid_client");
+    let mut post_form = form.to_vec();
+    post_form.extend([("client_id", "public-client"), ("client_secret", "guess")]);
+    assert_eq!(
+        error_of(app.token(&post_form).await).await.1,
+        "invalid_client"
+    );
 }
 
 /// A public client may identify itself with Basic and an empty secret.
