@@ -391,35 +391,54 @@ fn the_compose_file_agrees_with_the_services() {
         demo["network_mode"], "host",
         "the demo client sees the public URLs"
     );
-    let command: Vec<String> = demo["command"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(command[1], rs_env["RESOURCE_SERVER_RESOURCE__URI"]);
-
-    // The command: a real subcommand, and flags it really has.
+    // The command is a shell script (entrypoint `sh -ec`): every `mcp-client` line must use
+    // a real subcommand, the public resource URL, and flags that subcommand really has, and
+    // together they must walk the whole journey.
+    assert_eq!(
+        demo["entrypoint"].as_sequence().unwrap(),
+        &vec![Yaml::from("/bin/sh"), Yaml::from("-ec")]
+    );
+    let script = demo["command"][0].as_str().unwrap();
     let client = bin_dir().join("mcp-client");
     let help = Command::new(&client).arg("--help").output().unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
-    assert!(
-        help.lines()
-            .any(|l| l.trim_start().starts_with(&format!("{} ", command[0]))),
-        "{help}"
-    );
-    let sub_help = Command::new(&client)
-        .args([command[0].as_str(), "--help"])
-        .output()
-        .unwrap();
-    let sub_help = String::from_utf8_lossy(&sub_help.stdout);
-    for flag in command.iter().filter(|c| c.starts_with("--")) {
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let mut journey = Vec::new();
+    for line in script.lines().filter(|l| l.starts_with("mcp-client ")) {
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let (subcommand, url) = (words[0], words[1]);
+        assert_eq!(url, rs_env["RESOURCE_SERVER_RESOURCE__URI"], "{line}");
         assert!(
-            sub_help.contains(flag.as_str()),
-            "{flag} is not a flag of {}",
-            command[0]
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{subcommand} "))),
+            "{subcommand} is not a subcommand: {help}"
         );
+        let sub_help = Command::new(&client)
+            .args([subcommand, "--help"])
+            .output()
+            .unwrap();
+        let sub_help = String::from_utf8_lossy(&sub_help.stdout);
+        for flag in words.iter().filter(|w| w.starts_with("--")) {
+            assert!(
+                sub_help.contains(flag),
+                "{flag} is not a flag of {subcommand}"
+            );
+        }
+        journey.push(match subcommand {
+            "call" => format!("call {}", words[2]),
+            other => other.to_owned(),
+        });
     }
+    assert_eq!(
+        journey,
+        [
+            "login",
+            "call whoami",
+            "call get_weather",
+            "refresh",
+            "revoke"
+        ],
+        "the compose demo client walks the whole journey"
+    );
     assert_eq!(
         auth_env["AUTH_SERVER_DEV__AUTO_APPROVE"], "true",
         "the headless demo client needs auto-approve"
