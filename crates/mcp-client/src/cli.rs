@@ -501,16 +501,69 @@ fn print_tools(tools: &[Tool]) {
 }
 
 fn print_result(result: &CallToolResult) {
+    for line in result_lines(result) {
+        out!("{line}");
+    }
+}
+
+/// What `call` prints for a tool result: each content block, then the structured content
+/// only when no text block carried it already (MCP servers send structured results twice,
+/// as `structuredContent` and as its JSON text, for older clients).
+fn result_lines(result: &CallToolResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut has_text = false;
     for block in &result.content {
         match block.as_text() {
-            Some(text) => out!("{}", text.text),
-            None => out!("{}", serde_json::to_string(block).unwrap_or_default()),
+            Some(text) => {
+                has_text = true;
+                lines.push(text.text.clone());
+            }
+            None => lines.push(serde_json::to_string(block).unwrap_or_default()),
         }
     }
-    if let Some(structured) = &result.structured_content {
-        out!("{structured}");
+    if let Some(structured) = &result.structured_content
+        && !has_text
+    {
+        lines.push(structured.to_string());
     }
     if result.is_error == Some(true) {
-        out!("(the tool reported an error)");
+        lines.push("(the tool reported an error)".to_owned());
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::ContentBlock;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_structured_result_is_printed_once() {
+        let result = CallToolResult::structured(json!({"city": "Paris", "temperature_c": 27}));
+        assert_eq!(
+            result_lines(&result),
+            [r#"{"city":"Paris","temperature_c":27}"#]
+        );
+    }
+
+    #[test]
+    fn structured_content_without_text_is_printed() {
+        let mut result = CallToolResult::structured(json!({"ok": true}));
+        result.content.clear();
+        assert_eq!(result_lines(&result), [r#"{"ok":true}"#]);
+    }
+
+    #[test]
+    fn text_blocks_and_tool_errors_are_printed() {
+        let result = CallToolResult::error(vec![
+            ContentBlock::text("first"),
+            ContentBlock::text("second"),
+        ]);
+        assert_eq!(
+            result_lines(&result),
+            ["first", "second", "(the tool reported an error)"]
+        );
     }
 }
