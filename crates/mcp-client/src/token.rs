@@ -61,26 +61,10 @@ async fn post_token(
     client: &ClientCredentials,
     mut form: Vec<(&'static str, String)>,
 ) -> Result<TokenResponse> {
-    let request = authenticated(http, endpoint, client, &mut form);
-    let response = request
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| ClientError::http(endpoint, e))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| ClientError::http(endpoint, e))?;
-    if !status.is_success() {
-        let error = serde_json::from_slice::<ErrorResponse>(&bytes).unwrap_or_else(|_| {
-            ErrorResponse::new(
-                OAuthErrorCode::Other(format!("http_{}", status.as_u16())),
-                "the token endpoint gave no OAuth error body",
-            )
-        });
-        return Err(ClientError::TokenEndpoint(error));
-    }
+    let request = authenticated(http, endpoint, client, &mut form).form(&form);
+    let bytes = send_oauth_form(request, endpoint, "token")
+        .await?
+        .map_err(ClientError::TokenEndpoint)?;
     let token: TokenResponse = serde_json::from_slice(&bytes)
         .map_err(|e| ClientError::TokenResponse(format!("not a token response: {e}")))?;
     if !token.token_type.eq_ignore_ascii_case("bearer") {
@@ -153,25 +137,38 @@ pub async fn revoke(
         ("token", token.to_owned()),
         ("token_type_hint", token_type_hint.to_owned()),
     ];
-    let request = authenticated(http, endpoint, client, &mut form);
+    let request = authenticated(http, endpoint, client, &mut form).form(&form);
+    send_oauth_form(request, endpoint, "revocation")
+        .await?
+        .map(drop)
+        .map_err(ClientError::Revocation)
+}
+
+/// Sends an OAuth form request. A 2xx gives the body; any other status gives the RFC 6749
+/// §5.2 error body, or a stand-in naming the HTTP status when the server sent none
+/// (`endpoint_name` says which endpoint, for that stand-in's description).
+async fn send_oauth_form(
+    request: reqwest::RequestBuilder,
+    endpoint: &str,
+    endpoint_name: &str,
+) -> Result<std::result::Result<Vec<u8>, ErrorResponse>> {
     let response = request
-        .form(&form)
         .send()
         .await
         .map_err(|e| ClientError::http(endpoint, e))?;
     let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
     let bytes = response
         .bytes()
         .await
         .map_err(|e| ClientError::http(endpoint, e))?;
-    let error = serde_json::from_slice::<ErrorResponse>(&bytes).unwrap_or_else(|_| {
-        ErrorResponse::new(
-            OAuthErrorCode::Other(format!("http_{}", status.as_u16())),
-            "the revocation endpoint gave no OAuth error body",
-        )
-    });
-    Err(ClientError::Revocation(error))
+    if status.is_success() {
+        return Ok(Ok(bytes.to_vec()));
+    }
+    Ok(Err(serde_json::from_slice::<ErrorResponse>(&bytes)
+        .unwrap_or_else(|_| {
+            ErrorResponse::new(
+                OAuthErrorCode::Other(format!("http_{}", status.as_u16())),
+                format!("the {endpoint_name} endpoint gave no OAuth error body"),
+            )
+        })))
 }

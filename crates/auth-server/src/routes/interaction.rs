@@ -252,6 +252,22 @@ pub(crate) fn parse_form(headers: &HeaderMap, body: &Bytes) -> Result<FormParams
     })
 }
 
+/// What both interaction forms start with: the form, its CSRF token, and the original
+/// authorization request it carries, validated again (it came back through the browser).
+async fn read_interaction_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(FormParams, AuthorizationRequest), Rejection> {
+    let form = parse_form(headers, body)?;
+    if !csrf_ok(state, headers, &form) {
+        return Err(csrf_refused());
+    }
+    let raw = form.get("request").unwrap_or("");
+    let request = validate(state, raw, StatusCode::SEE_OTHER).await?;
+    Ok((form, request))
+}
+
 /// `POST /authorize/login`: CSRF, rate limit, password check, then the session cookie and
 /// a 303 back to `/authorize` with the original request.
 pub(crate) async fn post_login(
@@ -260,12 +276,7 @@ pub(crate) async fn post_login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Rejection> {
-    let form = parse_form(&headers, &body)?;
-    if !csrf_ok(&state, &headers, &form) {
-        return Err(csrf_refused());
-    }
-    let raw = form.get("request").unwrap_or("").to_owned();
-    let request = validate(&state, &raw, StatusCode::SEE_OTHER).await?;
+    let (form, request) = read_interaction_form(&state, &headers, &body).await?;
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let ip = crate::security::client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies);
     let limited = state
@@ -332,12 +343,7 @@ pub(crate) async fn post_consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Rejection> {
-    let form = parse_form(&headers, &body)?;
-    if !csrf_ok(&state, &headers, &form) {
-        return Err(csrf_refused());
-    }
-    let raw = form.get("request").unwrap_or("").to_owned();
-    let request = validate(&state, &raw, StatusCode::SEE_OTHER).await?;
+    let (form, request) = read_interaction_form(&state, &headers, &body).await?;
     let Some((user, auth_time)) = session_user(&state, &headers).await? else {
         return Ok(login_page(
             &state,
