@@ -8,10 +8,9 @@
 //! replicas (on the test PostgreSQL when `TEST_DATABASE_URL` is set) and its resource server.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use std::net::Ipv4Addr;
 
 use demo::process::Server;
 use reqwest::StatusCode;
@@ -84,7 +83,12 @@ fn expected_vars(prefix: &str, crate_dir: &str) -> BTreeSet<String> {
 
 /// `binary` with `args` and only `env` (plus `PATH`), moved to this machine: bound to
 /// loopback on a free port and, for the auth server, on the SQLite database in `dir`.
-fn host_command(binary: &str, args: &[String], env: &BTreeMap<String, String>, dir: &Path) -> Command {
+fn host_command(
+    binary: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+) -> Command {
     let prefix = if binary == "auth-server" {
         "AUTH_SERVER_"
     } else {
@@ -150,7 +154,12 @@ fn every_variable_in_env_example_is_accepted_by_its_service() {
             .collect()
     };
     starts_with("auth-server", &[], &only("AUTH_SERVER_"), dir.path());
-    starts_with("resource-server", &[], &only("RESOURCE_SERVER_"), dir.path());
+    starts_with(
+        "resource-server",
+        &[],
+        &only("RESOURCE_SERVER_"),
+        dir.path(),
+    );
     let mut client_env = only("MCP_CLIENT_");
     client_env.insert(
         "MCP_CLIENT_STORE__PATH".into(),
@@ -412,12 +421,19 @@ fn the_compose_file_agrees_with_the_services() {
         } else {
             Vec::new()
         };
-        assert_eq!(profiles, expected_profiles, "{name}: only the scale services have a profile");
+        assert_eq!(
+            profiles, expected_profiles,
+            "{name}: only the scale services have a profile"
+        );
         // The scale stack has a network of its own (auth-lb's fixed address lives there).
         let on_scale_network = service["networks"]
             .as_sequence()
             .map(|n| n.contains(&Yaml::from("scale")))
-            .or_else(|| service["networks"].as_mapping().map(|n| n.contains_key("scale")))
+            .or_else(|| {
+                service["networks"]
+                    .as_mapping()
+                    .map(|n| n.contains_key("scale"))
+            })
             .unwrap_or(false);
         assert_eq!(on_scale_network, scale, "{name}: networks");
 
@@ -426,7 +442,10 @@ fn the_compose_file_agrees_with_the_services() {
         if let Some(depends_on) = service["depends_on"].as_mapping() {
             for (dependency, how) in depends_on {
                 let dependency = dependency.as_str().unwrap();
-                assert!(names.contains(dependency), "{name}: no service {dependency}");
+                assert!(
+                    names.contains(dependency),
+                    "{name}: no service {dependency}"
+                );
                 assert_eq!(
                     SCALE.contains(&dependency),
                     scale,
@@ -448,15 +467,26 @@ fn the_compose_file_agrees_with_the_services() {
                 "{name}: ./{} does not exist",
                 mount.source
             );
-            assert!(mount.read_only, "{name}: ./{} is mounted writable", mount.source);
+            assert!(
+                mount.read_only,
+                "{name}: ./{} is mounted writable",
+                mount.source
+            );
         }
 
         let Some(target) = service["build"]["target"].as_str() else {
             // Not built here: an official image, from the allowed list only.
-            let allowed = UPSTREAM_IMAGES.iter().find(|(n, _)| *n == name);
+            let allowed = UPSTREAM_IMAGES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, image)| *image);
+            assert!(
+                allowed.is_some(),
+                "{name}: neither built nor an allowed image"
+            );
             assert_eq!(
                 service["image"].as_str(),
-                allowed.map(|(_, image)| *image),
+                allowed,
                 "{name}: an image not built from the Dockerfile must be allowed in UPSTREAM_IMAGES"
             );
             assert!(
@@ -510,7 +540,11 @@ fn the_compose_file_agrees_with_the_services() {
             assert_eq!(url, format!("http://127.0.0.1:{port}/healthz"), "{name}");
             if stages[target].expose != std::slice::from_ref(port) {
                 // EXPOSE names the image's default port; only the second stack moves it.
-                assert!(scale, "{name}: port {port}, the image exposes {:?}", stages[target].expose);
+                assert!(
+                    scale,
+                    "{name}: port {port}, the image exposes {:?}",
+                    stages[target].expose
+                );
             }
             if name == "auth-server-replica" {
                 // Reachable through the load balancer only
@@ -660,9 +694,7 @@ fn parse_nginx(text: &str) -> Result<Vec<Directive>, String> {
             c if c.is_whitespace() => {
                 chars.next();
             }
-            '#' => {
-                while chars.next_if(|&c| c != '\n').is_some() {}
-            }
+            '#' => while chars.next_if(|&c| c != '\n').is_some() {},
             '{' | '}' | ';' => {
                 tokens.push((true, c.to_string()));
                 chars.next();
@@ -810,8 +842,18 @@ fn the_load_balancer_fronts_the_replicas() {
     let resolver = one(http, "resolver");
     assert_eq!(resolver.args[0], "127.0.0.11", "{resolver:?}");
     let upstream = one(http, "upstream");
-    assert!(!all(&upstream.block, "zone").is_empty(), "`resolve` needs a zone");
-    for balancing in ["hash", "ip_hash", "sticky", "least_conn", "random", "least_time"] {
+    assert!(
+        !all(&upstream.block, "zone").is_empty(),
+        "`resolve` needs a zone"
+    );
+    for balancing in [
+        "hash",
+        "ip_hash",
+        "sticky",
+        "least_conn",
+        "random",
+        "least_time",
+    ] {
         assert!(
             all(&upstream.block, balancing).is_empty(),
             "round-robin, no stickiness: `{balancing}` is set"
@@ -823,10 +865,19 @@ fn the_load_balancer_fronts_the_replicas() {
         server.args.iter().any(|a| a == "resolve"),
         "{server:?}: re-resolved, not resolved once at start"
     );
-    assert_eq!(host, "auth-server-replica", "the upstream is the replica service");
-    assert_eq!(port, replica_env["AUTH_SERVER_HTTP__PORT"], "the replicas' port");
+    assert_eq!(
+        host, "auth-server-replica",
+        "the upstream is the replica service"
+    );
+    assert_eq!(
+        port, replica_env["AUTH_SERVER_HTTP__PORT"],
+        "the replicas' port"
+    );
     let listener = one(http, "server");
-    assert_eq!(one(&listener.block, "listen").args, [lb_port.clone()]);
+    assert_eq!(
+        one(&listener.block, "listen").args,
+        std::slice::from_ref(&lb_port)
+    );
     let location = all(&listener.block, "location")
         .into_iter()
         .find(|l| l.args == ["/"])
@@ -845,6 +896,48 @@ fn the_load_balancer_fronts_the_replicas() {
         "the peer nginx saw replaces whatever the client sent"
     );
 
+    // The access log: a format of this file, with no query string, header or body that
+    // may carry a code, `state` or a credential.
+    let formats: BTreeMap<&str, String> = all(http, "log_format")
+        .into_iter()
+        .map(|f| (f.args[0].as_str(), f.args[1..].concat()))
+        .collect();
+    let access_logs = all(http, "access_log");
+    assert!(!access_logs.is_empty(), "requests are logged");
+    for log in access_logs {
+        let format = log.args.get(1).map(String::as_str);
+        let format = format.and_then(|f| formats.get(f)).unwrap_or_else(|| {
+            panic!("{log:?}: a log_format of this file (nginx's `combined` logs the query string)")
+        });
+        let variables: BTreeSet<String> = format
+            .split('$')
+            .skip(1)
+            .map(|v| {
+                v.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .collect();
+        for variable in &variables {
+            let leaks = [
+                "request",
+                "request_uri",
+                "args",
+                "query_string",
+                "request_body",
+            ]
+            .contains(&variable.as_str())
+                || variable.starts_with("arg_")
+                || variable.starts_with("http_")
+                || variable.starts_with("cookie_");
+            assert!(!leaks, "the access log must not hold ${variable}");
+        }
+        assert!(
+            variables.contains("upstream_addr"),
+            "which replica answered"
+        );
+    }
+
     // The replicas trust exactly the balancer's fixed address, which no other container can
     // be given (outside the network's ip_range).
     let (config_file, config) = mounted_auth_config("auth-server-replica", replica);
@@ -861,14 +954,20 @@ fn the_load_balancer_fronts_the_replicas() {
     );
     let ipam = &compose["networks"]["scale"]["ipam"]["config"][0];
     assert!(contains(network(ipam["subnet"].as_str().unwrap()), address));
-    assert!(!contains(network(ipam["ip_range"].as_str().unwrap()), address));
+    assert!(!contains(
+        network(ipam["ip_range"].as_str().unwrap()),
+        address
+    ));
 
     // One issuer: the balancer's public name, on every replica and in the resource server.
     let issuer = format!("http://localhost:{lb_port}");
     assert_eq!(replica_env["AUTH_SERVER_ISSUER"], issuer);
     let rs = &services["resource-server-scale"];
     let rs_env = environment(rs);
-    assert_eq!(rs_env["RESOURCE_SERVER_AUTHORIZATION_SERVER__ISSUER"], issuer);
+    assert_eq!(
+        rs_env["RESOURCE_SERVER_AUTHORIZATION_SERVER__ISSUER"],
+        issuer
+    );
     assert_eq!(
         rs_env["RESOURCE_SERVER_AUTHORIZATION_SERVER__INTERNAL_URL"],
         format!("http://auth-lb:{lb_port}"),
@@ -885,7 +984,11 @@ fn the_load_balancer_fronts_the_replicas() {
         .iter()
         .map(|r| r["uri"].as_str().unwrap())
         .collect();
-    assert_eq!(resources, [resource.as_str()], "{config_file}: [[resources]]");
+    assert_eq!(
+        resources,
+        [resource.as_str()],
+        "{config_file}: [[resources]]"
+    );
 
     // The migration: the replicas' image, configuration and environment, `migrate` instead
     // of `serve`, before any replica starts.
@@ -933,7 +1036,8 @@ struct ScaleDatabase {
 }
 
 impl ScaleDatabase {
-    async fn create() -> Self {
+    /// `dir` is the test's temporary directory.
+    async fn create(dir: &Path) -> Self {
         let Some(url) = std::env::var("TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())
@@ -941,11 +1045,15 @@ impl ScaleDatabase {
             eprintln!("no TEST_DATABASE_URL: one replica, on SQLite");
             return Self { postgres: None };
         };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        // Unique while `dir` exists: its random name.
+        let tag: String = dir
+            .file_name()
             .unwrap()
-            .as_nanos();
-        let schema = format!("e2e_scale_{}_{nanos}", std::process::id());
+            .to_string_lossy()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let schema = format!("e2e_scale_{}", tag.to_ascii_lowercase());
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&admin)
@@ -966,17 +1074,34 @@ impl ScaleDatabase {
                 format!("{url}{separator}options=-c%20search_path%3D{schema}")
             })
     }
+}
 
-    async fn drop_schema(self) {
-        if let Some((url, schema)) = self.postgres {
-            let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE"
-            )))
-            .execute(&admin)
-            .await
-            .unwrap();
-            admin.close().await;
+impl Drop for ScaleDatabase {
+    /// Drops the schema, also after a failed assertion (on a thread of its own: this may run
+    /// inside the test's runtime).
+    fn drop(&mut self) {
+        let Some((url, schema)) = self.postgres.take() else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let admin = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
+                admin.close().await;
+            });
+        })
+        .join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("the test schema could not be dropped");
         }
     }
 }
@@ -994,7 +1119,7 @@ async fn the_scale_profile_runs_on_the_host() {
     let compose = compose();
     let services = &compose["services"];
     let dir = tempfile::tempdir().unwrap();
-    let database = ScaleDatabase::create().await;
+    let database = ScaleDatabase::create(dir.path()).await;
     let url = database.url();
     let replicas = if url.is_empty() { 1 } else { 2 };
 
@@ -1022,7 +1147,8 @@ async fn the_scale_profile_runs_on_the_host() {
     let issuer = replica_env["AUTH_SERVER_ISSUER"].clone();
     let mut started = Vec::new();
     for i in 0..replicas {
-        let mut command = host_command("auth-server", &host_args(replica), &replica_env, dir.path());
+        let mut command =
+            host_command("auth-server", &host_args(replica), &replica_env, dir.path());
         command.env("AUTH_SERVER_DATABASE__URL", &url);
         let log = dir.path().join(format!("auth-server-replica-{i}.log"));
         let server = tokio::task::spawn_blocking(move || {
@@ -1116,12 +1242,11 @@ async fn the_scale_profile_runs_on_the_host() {
         &started[replicas - 1].listening,
     );
     let log = dir.path().join("resource-server-scale.log");
-    let rs_server = tokio::task::spawn_blocking(move || {
-        Server::start("resource-server-scale", command, &log)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let rs_server =
+        tokio::task::spawn_blocking(move || Server::start("resource-server-scale", command, &log))
+            .await
+            .unwrap()
+            .unwrap();
     let metadata: Value = http
         .get(format!(
             "{}/.well-known/oauth-protected-resource/mcp",
@@ -1163,7 +1288,9 @@ async fn the_scale_profile_runs_on_the_host() {
         r.text().await
     );
 
+    // The servers stop before the schema is dropped (and, after a failed assertion, too:
+    // they were declared after it).
     drop(rs_server);
     drop(started);
-    database.drop_schema().await;
+    drop(database);
 }
