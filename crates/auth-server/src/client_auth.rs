@@ -1,6 +1,7 @@
 //! Client authentication at the token, introspection and revocation endpoints (OAuth 2.1
 //! §2.4): `none` (public clients send `client_id`), `client_secret_basic` and
-//! `client_secret_post`. Secrets are compared through their argon2 hash. Only the client's
+//! `client_secret_post`. Secrets are compared through their stored hash: SHA-256 for the
+//! secrets this server generated, argon2 for secrets from the configuration. Only the client's
 //! registered `token_endpoint_auth_method` is accepted: a `client_secret_basic` client cannot
 //! send its secret in the body, a `client_secret_post` client cannot use Basic, and a `none`
 //! client cannot send a secret at all.
@@ -14,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::security::{dummy_hash, verify_password_blocking};
+use crate::security::verify_client_secret;
 use crate::store::ClientRecord;
 
 /// A form body with every parameter at most once (RFC 6749 §3.2: parameters MUST NOT be
@@ -151,11 +152,9 @@ pub async fn authenticate(
     let p = presented(headers, form)?;
     let fail = |why: &str| AppError::invalid_client(why, p.via_basic);
     let client = state.store.get_client(&p.client_id).await?;
+    // Client ids are not secret (they travel in authorization URLs), so an unknown id is
+    // refused at once: no decoy hash check, which would only hand out free CPU time.
     let Some(client) = client else {
-        if let Some(secret) = p.secret {
-            // Spend the same time as a real check.
-            let _ = verify_password_blocking(secret, dummy_hash().to_owned()).await;
-        }
         return Err(fail("unknown client"));
     };
     // The registered method is the only one accepted (a Basic header with an empty secret is
@@ -173,7 +172,7 @@ pub async fn authenticate(
     }
     match (&client.secret_hash, p.secret) {
         (Some(hash), Some(secret)) => {
-            if !verify_password_blocking(secret, hash.clone()).await {
+            if !verify_client_secret(secret, hash.clone()).await {
                 return Err(fail("client authentication failed"));
             }
         }

@@ -205,8 +205,31 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// glibc serves a large allocation from `mmap` and unmaps it when freed, but after the first
+/// such free it raises its mmap threshold to that size, so later argon2 runs (19 MiB per
+/// password check: the seed users at start-up, every sign-in) come from the heap, which
+/// glibc keeps. Measured: 32 MB idle RSS instead of 13 MB. Pinning the threshold at its
+/// default keeps every large block on `mmap`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn give_large_allocations_back() {
+    // SAFETY: mallopt takes two integers and only tunes the allocator; it is thread-safe, and
+    // it runs here before the runtime starts any thread.
+    let _ = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_large_allocations_back() {}
+
+fn main() -> anyhow::Result<()> {
+    give_large_allocations_back();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(cli_main())
+}
+
+async fn cli_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     auth_server::telemetry::init(cli.log_json);
     let settings = Settings::load(cli.config.as_deref())?;

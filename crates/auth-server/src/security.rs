@@ -1,5 +1,6 @@
-//! Small security primitives: argon2 password and client-secret hashes, HMAC-signed cookie
-//! values, CSRF tokens and a per-IP fixed-window rate limiter (counted in the database).
+//! Small security primitives: argon2 password and client-secret hashes, SHA-256 hashes of the
+//! secrets this server generates, HMAC-signed cookie values, CSRF tokens and a per-IP
+//! fixed-window rate limiter (counted in the database).
 
 use std::net::IpAddr;
 
@@ -8,7 +9,7 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::Pas
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_auth_core::secret::{constant_time_eq, fill_random};
+use mcp_auth_core::secret::{ClientSecret, constant_time_eq, fill_random, sha256_urlsafe};
 
 /// Argon2id PHC hash of a password or client secret.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -33,6 +34,30 @@ pub async fn verify_password_blocking(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false)
+}
+
+/// The prefix of a stored generated-secret hash (never a valid PHC string).
+const GENERATED_SECRET_PREFIX: &str = "$sha256$";
+
+/// The stored form of a client secret this server generated (DCR): `$sha256$` + the
+/// base64url SHA-256 of the secret. Such a secret is 256 random bits, so guessing it from its
+/// hash is as hopeless as with argon2, while checking it costs a microsecond instead of
+/// argon2's tens of milliseconds of CPU (which requests carrying wrong secrets could turn into
+/// a denial of service). Secrets an operator chose (`[[clients]]` in the configuration) may be
+/// weak: those keep argon2.
+pub fn hash_generated_secret(secret: &ClientSecret) -> String {
+    format!("{GENERATED_SECRET_PREFIX}{}", secret.digest())
+}
+
+/// Checks a presented client secret against its stored hash (either form), in constant time.
+pub async fn verify_client_secret(presented: String, stored: String) -> bool {
+    match stored.strip_prefix(GENERATED_SECRET_PREFIX) {
+        Some(digest) => constant_time_eq(
+            sha256_urlsafe(presented.as_bytes()).as_bytes(),
+            digest.as_bytes(),
+        ),
+        None => verify_password_blocking(presented, stored).await,
+    }
 }
 
 /// A hash that never matches, to spend the same time on unknown users.

@@ -78,6 +78,12 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let now = clock.now();
+        // The crypto library seeds its random generator on first use, partly from CPU timing
+        // jitter (tens of milliseconds of CPU): let that happen beside the password hashing
+        // below instead of after it.
+        let rng_ready = tokio::task::spawn_blocking(|| {
+            mcp_auth_core::secret::fill_random(&mut [0u8; 16]);
+        });
         seed_users(&settings, store.as_ref()).await?;
         seed_clients(&settings, store.as_ref(), now).await?;
         if !settings.tokens.signing_key_file.is_empty() {
@@ -89,6 +95,7 @@ impl AppState {
             )
             .await?;
         }
+        rng_ready.await?;
         let keys = KeyManager::load(
             store.as_ref(),
             settings.signing_algorithm,
@@ -175,27 +182,45 @@ impl AppState {
     }
 }
 
+/// A seed user's password hash: given in the configuration, or being computed.
+enum PasswordHash {
+    Configured(String),
+    Computing(tokio::task::JoinHandle<anyhow::Result<String>>),
+}
+
 async fn seed_users(settings: &Settings, store: &dyn Store) -> anyhow::Result<()> {
+    // A configured plain password costs one argon2 run (checking it against the stored hash,
+    // or hashing it anew). Start-up waits for all of them, so they run side by side on the
+    // blocking pool; the rows are written afterwards, in order.
+    let mut seeds = Vec::new();
     for seed in &settings.users {
         let existing = store.get_user_by_name(&seed.username).await?;
         let password_hash = match (&seed.password_hash, &seed.password) {
-            (Some(hash), _) => hash.clone(),
-            (None, Some(password)) => match &existing {
-                // Keep the stored hash when the configured password still matches it.
-                Some(user) if verify_password(password, &user.password_hash) => {
-                    user.password_hash.clone()
-                }
-                _ => hash_password(password)?,
-            },
+            (Some(hash), _) => PasswordHash::Configured(hash.clone()),
+            (None, Some(password)) => {
+                let password = password.clone();
+                let stored = existing.as_ref().map(|u| u.password_hash.clone());
+                PasswordHash::Computing(tokio::task::spawn_blocking(move || match stored {
+                    // Keep the stored hash when the configured password still matches it.
+                    Some(stored) if verify_password(&password, &stored) => Ok(stored),
+                    _ => hash_password(&password),
+                }))
+            }
             (None, None) => continue,
         };
+        seeds.push((seed, existing, password_hash));
+    }
+    for (seed, existing, password_hash) in seeds {
         let user = UserRecord {
             user_id: existing.as_ref().map_or_else(
                 || format!("user-{}", uuid::Uuid::new_v4()),
                 |u| u.user_id.clone(),
             ),
             username: seed.username.clone(),
-            password_hash,
+            password_hash: match password_hash {
+                PasswordHash::Configured(hash) => hash,
+                PasswordHash::Computing(task) => task.await??,
+            },
             role: seed.role.clone(),
             scopes: seed.scopes.as_ref().map(|s| s.join(" ")),
             display_name: seed.display_name.clone(),

@@ -3,8 +3,8 @@
 //! Steps: (1) look the code up without spending it; a replayed code revokes the grant issued
 //! from it; (2) the code is unexpired and was issued to this client; (3) `redirect_uri` is the
 //! one of the authorization request; (4) the verifier matches the S256 challenge; (5) a
-//! `resource`, if sent, is the code's resource; (6) only then spend the code atomically (its
-//! grant is created in the same transaction) and issue tokens. A failed check leaves the code
+//! `resource`, if sent, is the code's resource; (6) only then spend the code atomically, in
+//! one transaction with its grant and the tokens issued (signed beforehand). A failed check leaves the code
 //! unspent, so whoever holds a stolen code but not the verifier cannot burn it.
 
 use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
@@ -15,7 +15,7 @@ use mcp_auth_core::{OAuthErrorCode, ResourceUri, ScopeSet};
 use crate::AppState;
 use crate::client_auth::FormParams;
 use crate::error::AppError;
-use crate::store::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, GrantRecord};
+use crate::store::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, GrantRecord, Issued};
 
 /// Exchanges a code for tokens.
 pub async fn exchange(
@@ -76,14 +76,6 @@ pub async fn exchange(
         }
     }
     let scope = ScopeSet::parse(&record.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
-    // 6. Single use, atomically: of concurrent valid redemptions exactly one gets `Fresh`.
-    let record = fresh_or_refuse(
-        state,
-        client,
-        state.store.redeem_code(&digest, now).await?,
-        now,
-    )
-    .await?;
     let grant = GrantRecord {
         grant_id: record.grant_id.clone(),
         client_id: client.client_id.clone(),
@@ -94,16 +86,28 @@ pub async fn exchange(
         created_at: now,
         revoked_at: None,
     };
-    // The grant row itself was created by redeem_code, with the code's spending.
-    let refresh = if super::refresh_allowed(state, client, &scope) {
+    let (refresh, refresh_record) = if super::refresh_allowed(state, client, &scope) {
         let (token, token_record) = super::new_refresh_token(state, &grant.grant_id);
-        state.store.insert_refresh_token(&token_record).await?;
-        Some(token)
+        (Some(token), Some(token_record))
     } else {
-        None
+        (None, None)
     };
-    state.store.touch_client(&client.client_id, now).await?;
-    super::issue(state, &grant, &scope, refresh).await
+    let access = super::sign_access_token(state, &grant, &scope)?;
+    // 6. Single use, atomically: of concurrent valid redemptions exactly one gets `Fresh`,
+    // and only its tokens are stored (with the grant, in the same transaction).
+    let issued = Issued {
+        refresh_token: refresh_record,
+        access_token: access.record,
+    };
+    fresh_or_refuse(
+        state,
+        client,
+        state.store.redeem_code(&digest, now, &issued).await?,
+        now,
+    )
+    .await?;
+    super::record_client_use(state, client, now).await?;
+    Ok(super::token_response(state, access.token, &scope, refresh))
 }
 
 /// The code's record if it is unspent; a replay revokes the grant issued from the code.

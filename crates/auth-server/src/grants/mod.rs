@@ -3,7 +3,9 @@
 //! * [`authorization_code`]: RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and RFC 8707.
 //! * [`refresh_token`]: RFC 6749 §6 with rotation and reuse detection (OAuth 2.1 §4.3.1,
 //!   RFC 9700 §4.14).
-//! * [`issue`]: RFC 9068 JWT access tokens (`aud` = the canonical resource) and refresh tokens.
+//! * [`sign_access_token`]: RFC 9068 JWT access tokens (`aud` = the canonical resource);
+//!   [`new_refresh_token`]: refresh tokens. Each grant stores what it issues in one
+//!   transaction.
 
 pub mod authorization_code;
 pub mod refresh_token;
@@ -40,14 +42,43 @@ pub fn new_refresh_token(state: &AppState, grant_id: &str) -> (RefreshToken, Ref
     (token, record)
 }
 
-/// Signs an access token for `grant` with `scope` and records its `jti`; builds the
-/// response around it.
-pub async fn issue(
+/// A client's `last_used_at` is rewritten at most this often. Only whether a dynamic client
+/// was ever used matters (never-used ones are reaped), so marking every token request would be
+/// one database write per request for nothing.
+const CLIENT_USE_RESOLUTION_SECONDS: i64 = 3600;
+
+/// Records that `client` was used, unless a recent use is on record already.
+pub async fn record_client_use(
+    state: &AppState,
+    client: &ClientRecord,
+    now: i64,
+) -> Result<(), AppError> {
+    let recent = client
+        .last_used_at
+        .is_some_and(|at| now.saturating_sub(at) < CLIENT_USE_RESOLUTION_SECONDS);
+    if !recent {
+        state.store.touch_client(&client.client_id, now).await?;
+    }
+    Ok(())
+}
+
+/// An access token signed for a grant, and the record that tracks its `jti`: stored by the
+/// caller in the same transaction as the rest of the grant's writes.
+#[derive(Debug)]
+pub struct SignedAccessToken {
+    /// The JWT.
+    pub token: AccessToken,
+    /// Its `jti` record.
+    pub record: AccessTokenRecord,
+}
+
+/// Signs an RFC 9068 access token for `grant` with `scope` (`offline_access` left out of
+/// the token: it concerns the refresh token only).
+pub fn sign_access_token(
     state: &AppState,
     grant: &GrantRecord,
     scope: &ScopeSet,
-    refresh_token: Option<RefreshToken>,
-) -> Result<TokenResponse, AppError> {
+) -> Result<SignedAccessToken, AppError> {
     let now = state.clock.now();
     let ttl = state.settings.tokens.access_token_ttl_seconds;
     let mut token_scope = scope.clone();
@@ -70,20 +101,29 @@ pub async fn issue(
     let signed = key
         .sign_access_token(&claims)
         .map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
-    state
-        .store
-        .insert_access_token(&AccessTokenRecord {
+    Ok(SignedAccessToken {
+        token: AccessToken::new(signed),
+        record: AccessTokenRecord {
             jti,
             grant_id: grant.grant_id.clone(),
             expires_at: now + ttl,
-        })
-        .await?;
-    Ok(TokenResponse {
-        access_token: AccessToken::new(signed),
+        },
+    })
+}
+
+/// The token response (RFC 6749 §5.1) for tokens already stored.
+pub fn token_response(
+    state: &AppState,
+    access_token: AccessToken,
+    scope: &ScopeSet,
+    refresh_token: Option<RefreshToken>,
+) -> TokenResponse {
+    TokenResponse {
+        access_token,
         token_type: "Bearer".to_owned(),
-        expires_in: u64::try_from(ttl).ok(),
+        expires_in: u64::try_from(state.settings.tokens.access_token_ttl_seconds).ok(),
         refresh_token,
         scope: Some(scope.to_string()),
         extra: Default::default(),
-    })
+    }
 }

@@ -68,12 +68,15 @@ pub async fn refresh(
         }
     }
     let (successor, successor_record) = super::new_refresh_token(state, &grant.grant_id);
-    // The successor keeps the family's expiry window sliding from now.
+    let access = super::sign_access_token(state, &grant, &scope)?;
+    // The successor keeps the family's expiry window sliding from now. It and the access
+    // token's record are stored only if the rotation wins.
     match state
         .store
         .rotate_refresh_token(
             &digest,
             &successor_record,
+            &access.record,
             now,
             state.settings.tokens.refresh_reuse_grace_seconds,
         )
@@ -87,6 +90,11 @@ pub async fn refresh(
         }
         Rotation::Unknown => return Err(AppError::invalid_grant("unknown refresh token")),
     }
-    state.store.touch_client(&client.client_id, now).await?;
-    super::issue(state, &grant, &scope, Some(successor)).await
+    super::record_client_use(state, client, now).await?;
+    Ok(super::token_response(
+        state,
+        access.token,
+        &scope,
+        Some(successor),
+    ))
 }

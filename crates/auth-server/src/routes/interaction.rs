@@ -97,10 +97,7 @@ pub(crate) async fn issue_code(
         expires_at: now + state.settings.tokens.authorization_code_ttl_seconds,
     };
     state.store.insert_code(&record).await?;
-    state
-        .store
-        .touch_client(&request.client.client_id, now)
-        .await?;
+    crate::grants::record_client_use(state, &request.client, now).await?;
     tracing::info!(client_id = %request.client.client_id, user = %user.username, "authorization code issued");
     let mut params = vec![("code", code.secret())];
     if let Some(s) = &request.state {

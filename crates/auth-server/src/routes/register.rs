@@ -2,8 +2,8 @@
 //!
 //! 201 with every registered field echoed; errors `invalid_redirect_uri`,
 //! `invalid_client_metadata`, `invalid_software_statement`, `unapproved_software_statement`.
-//! `token_endpoint_auth_method: none` gets no secret; confidential clients get a secret that
-//! is stored only as an argon2 hash. Issued ids are opaque and never start with `https://`
+//! `token_endpoint_auth_method: none` gets no secret; confidential clients get a 256-bit secret
+//! that is stored only as its SHA-256 hash (`security::hash_generated_secret`). Issued ids are opaque and never start with `https://`
 //! (CIMD -01 §4). Abuse control: a per-IP rate limit and an optional initial access token.
 
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ use mcp_auth_core::{OAuthErrorCode, RedirectUri, ScopeSet};
 
 use crate::AppState;
 use crate::error::{AppError, no_store};
-use crate::security::hash_password;
+use crate::security::hash_generated_secret;
 use crate::store::{ClientRecord, ClientSource};
 
 /// Routes of this module.
@@ -213,17 +213,7 @@ async fn post_register(
     let metadata = validate(metadata)?;
     let confidential = metadata.token_endpoint_auth_method != Some(TokenEndpointAuthMethod::None);
     let secret = confidential.then(ClientSecret::generate);
-    let secret_hash = match &secret {
-        Some(s) => {
-            let s = s.secret().to_owned();
-            Some(
-                tokio::task::spawn_blocking(move || hash_password(&s))
-                    .await
-                    .map_err(anyhow::Error::new)??,
-            )
-        }
-        None => None,
-    };
+    let secret_hash = secret.as_ref().map(hash_generated_secret);
     let client_id = format!("mcp_{}", mcp_auth_core::secret::random_urlsafe(18));
     let record = ClientRecord {
         client_id: client_id.clone(),

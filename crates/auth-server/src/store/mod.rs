@@ -188,10 +188,16 @@ pub trait AuthorizationCodes: Send + Sync {
     /// Looks a code up without spending it: the record and whether it was redeemed already
     /// (`Fresh` = not yet redeemed, nothing changed). Checks run on this before `redeem_code`.
     async fn find_code(&self, code_digest: &str) -> StoreResult<CodeRedemption>;
-    /// Spends a code and creates its grant (`grant_id`, client, user, resource, scope,
-    /// auth_time; `created_at` = `now`), in one transaction. Exactly one concurrent caller
-    /// sees `Fresh`; a caller seeing `Replayed` finds the grant created.
-    async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption>;
+    /// Spends a code, creates its grant (`grant_id`, client, user, resource, scope,
+    /// auth_time; `created_at` = `now`) and stores the tokens `issued` from it, in one
+    /// transaction. Exactly one concurrent caller sees `Fresh`, and only its tokens are
+    /// stored; a caller seeing `Replayed` finds the grant created.
+    async fn redeem_code(
+        &self,
+        code_digest: &str,
+        now: i64,
+        issued: &Issued,
+    ) -> StoreResult<CodeRedemption>;
     /// Deletes codes that expired before `before`.
     async fn purge_codes(&self, before: i64) -> StoreResult<u64>;
 }
@@ -257,6 +263,16 @@ pub struct AccessTokenRecord {
     pub expires_at: i64,
 }
 
+/// The tokens one redemption or rotation issues, stored in its transaction (one write per
+/// token request).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The refresh token, if the grant has one.
+    pub refresh_token: Option<RefreshTokenRecord>,
+    /// The access token's record.
+    pub access_token: AccessTokenRecord,
+}
+
 /// Grants, refresh tokens and the access tokens issued from them.
 #[async_trait]
 pub trait Grants: Send + Sync {
@@ -270,12 +286,14 @@ pub trait Grants: Send + Sync {
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
     /// Looks a refresh token up by digest.
     async fn get_refresh_token(&self, digest: &str) -> StoreResult<Option<RefreshTokenRecord>>;
-    /// Atomically marks `old_digest` rotated and stores `successor`, honouring the grace
-    /// period (`grace_until` = the latest `rotated_at` still inside it is `now - grace`).
+    /// Atomically marks `old_digest` rotated and stores `successor` and `access_token`,
+    /// honouring the grace period (`grace_until` = the latest `rotated_at` still inside it is
+    /// `now - grace`). Nothing is stored unless the result is `Rotated` or `GraceReplay`.
     async fn rotate_refresh_token(
         &self,
         old_digest: &str,
         successor: &RefreshTokenRecord,
+        access_token: &AccessTokenRecord,
         now: i64,
         grace_seconds: i64,
     ) -> StoreResult<Rotation>;

@@ -35,6 +35,8 @@ const MIGRATION_LOCK: i64 = 0x0061_7574_6873_7276;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL runs concurrent writers itself (row locks).
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -106,8 +108,10 @@ impl PgStore {
                 conn.detach();
             }
         }
-        let store = Self { pool };
-        Ok(store)
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     /// Drops `schema` with everything in it (tests).

@@ -2,8 +2,9 @@
 //! (`sqlite.rs`, `postgres.rs`): the statements use `$n` placeholders, `BIGINT` Unix seconds,
 //! `TEXT` ids, `ON CONFLICT` and `RETURNING`, which SQLite and PostgreSQL both accept.
 
-/// Implements every storage trait for `$store` (a struct with a `pool` field) on database
-/// `$db`, with row type `$row` and connection type `$conn`.
+/// Implements every storage trait for `$store` on database `$db`, with row type `$row` and
+/// connection type `$conn`. `$store` has two pools: `pool` for reads and `writer` for every
+/// statement that writes (SQLite: one connection, see `sqlite.rs`; PostgreSQL: the same pool).
 macro_rules! sql_store {
     ($store:ident, $name:literal, $db:ty, $row:ty, $conn:ty) => {
         use anyhow::Context as _;
@@ -12,7 +13,7 @@ macro_rules! sql_store {
 
         use $crate::store::{
             AccessTokenRecord, AuthorizationCodeRecord, AuthorizationCodes, ClientRecord,
-            ClientRegistry, ClientSource, CodeRedemption, Consents, GrantRecord, Grants,
+            ClientRegistry, ClientSource, CodeRedemption, Consents, GrantRecord, Grants, Issued,
             RateLimits, RefreshTokenRecord, Rotation, ServerSecrets, SigningKeyRecord, SigningKeys,
             StoreResult, UserRecord, Users,
         };
@@ -29,6 +30,7 @@ macro_rules! sql_store {
 
             async fn close(&self) {
                 self.pool.close().await;
+                self.writer.close().await;
             }
         }
 
@@ -123,7 +125,7 @@ impl ClientRegistry for $store {
             "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         bind_client(sqlx::query(sqlx::AssertSqlSafe(sql)), client)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -137,7 +139,7 @@ impl ClientRegistry for $store {
                metadata = excluded.metadata, source = excluded.source"
         );
         bind_client(sqlx::query(sqlx::AssertSqlSafe(sql)), client)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -155,7 +157,7 @@ impl ClientRegistry for $store {
         sqlx::query("UPDATE clients SET last_used_at = $2 WHERE client_id = $1")
             .bind(client_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -165,7 +167,7 @@ impl ClientRegistry for $store {
             "DELETE FROM clients WHERE source = 'dynamic' AND last_used_at IS NULL AND created_at < $1",
         )
         .bind(created_before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -206,7 +208,7 @@ impl AuthorizationCodes for $store {
         .bind(&c.scope)
         .bind(c.auth_time)
         .bind(c.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -233,12 +235,17 @@ impl AuthorizationCodes for $store {
         })
     }
 
-    async fn redeem_code(&self, code_digest: &str, now: i64) -> StoreResult<CodeRedemption> {
+    async fn redeem_code(
+        &self,
+        code_digest: &str,
+        now: i64,
+        issued: &Issued,
+    ) -> StoreResult<CodeRedemption> {
         // One conditional UPDATE: exactly one concurrent caller can flip redeemed_at from
         // NULL (PostgreSQL re-checks the condition after waiting for the row lock). Its grant
-        // is created in the same transaction, so whoever sees the code spent also finds the
-        // grant to revoke.
-        let mut tx = self.pool.begin().await?;
+        // and tokens are created in the same transaction, so whoever sees the code spent also
+        // finds the grant to revoke.
+        let mut tx = self.writer.begin().await?;
         let row = sqlx::query(
             "UPDATE authorization_codes SET redeemed_at = $2
              WHERE code_digest = $1 AND redeemed_at IS NULL
@@ -264,6 +271,10 @@ impl AuthorizationCodes for $store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if let Some(refresh) = &issued.refresh_token {
+                insert_refresh(&mut tx, refresh, None).await?;
+            }
+            insert_access(&mut tx, &issued.access_token).await?;
             tx.commit().await?;
             return Ok(CodeRedemption::Fresh(Box::new(code)));
         }
@@ -282,7 +293,7 @@ impl AuthorizationCodes for $store {
     async fn purge_codes(&self, before: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM authorization_codes WHERE expires_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
@@ -320,6 +331,16 @@ async fn insert_refresh(
     Ok(())
 }
 
+async fn insert_access(conn: &mut $conn, t: &AccessTokenRecord) -> StoreResult<()> {
+    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(&t.jti)
+        .bind(&t.grant_id)
+        .bind(t.expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Grants for $store {
     async fn insert_grant(&self, g: &GrantRecord) -> StoreResult<()> {
@@ -335,7 +356,7 @@ impl Grants for $store {
         .bind(g.auth_time)
         .bind(g.created_at)
         .bind(g.revoked_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -352,7 +373,7 @@ impl Grants for $store {
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for sql in [
             // The grant row first: the lock order every family-wide write follows.
             "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
@@ -370,7 +391,7 @@ impl Grants for $store {
     }
 
     async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         insert_refresh(&mut conn, t, None).await
     }
 
@@ -400,10 +421,11 @@ impl Grants for $store {
         &self,
         old_digest: &str,
         successor: &RefreshTokenRecord,
+        access_token: &AccessTokenRecord,
         now: i64,
         grace_seconds: i64,
     ) -> StoreResult<Rotation> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Lock the family's grant row first: rotations and revocations of one family run one
         // after the other on every backend (PostgreSQL: a row lock held to commit; SQLite: the
         // write lock), so the reads below see every committed successor and a revocation
@@ -434,6 +456,7 @@ impl Grants for $store {
             == 1;
         if won {
             insert_refresh(&mut tx, successor, Some(old_digest)).await?;
+            insert_access(&mut tx, access_token).await?;
             tx.commit().await?;
             return Ok(Rotation::Rotated);
         }
@@ -477,18 +500,14 @@ impl Grants for $store {
             return Ok(Rotation::Reused);
         }
         insert_refresh(&mut tx, successor, Some(old_digest)).await?;
+        insert_access(&mut tx, access_token).await?;
         tx.commit().await?;
         Ok(Rotation::GraceReplay)
     }
 
     async fn insert_access_token(&self, t: &AccessTokenRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-            .bind(&t.jti)
-            .bind(&t.grant_id)
-            .bind(t.expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.writer.acquire().await?;
+        insert_access(&mut conn, t).await
     }
 
     async fn access_token_revoked(&self, jti: &str) -> StoreResult<Option<(bool, String)>> {
@@ -512,7 +531,7 @@ impl Grants for $store {
         )
         .bind(jti)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -528,7 +547,7 @@ impl Grants for $store {
         ] {
             total += sqlx::query(sql)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }
@@ -571,7 +590,7 @@ impl Consents for $store {
         .bind(resource)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -620,7 +639,7 @@ impl Users for $store {
     }
 
     async fn delete_user(&self, username: &str, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let user_id: Option<String> =
             sqlx::query_scalar("DELETE FROM users WHERE username = $1 RETURNING user_id")
                 .bind(username)
@@ -658,7 +677,7 @@ impl Users for $store {
         .bind(&u.role)
         .bind(&u.scopes)
         .bind(&u.display_name)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -686,7 +705,7 @@ impl SigningKeys for $store {
     }
 
     async fn rotate_key(&self, key: &SigningKeyRecord, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(now)
             .execute(&mut *tx)
@@ -716,7 +735,7 @@ impl SigningKeys for $store {
         .bind(&key.algorithm)
         .bind(&key.pkcs8_base64)
         .bind(key.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -726,7 +745,7 @@ impl SigningKeys for $store {
             "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1",
         )
         .bind(retired_before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -751,7 +770,7 @@ impl RateLimits for $store {
         .bind(bucket)
         .bind(now)
         .bind(window_seconds)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok((row.try_get("hits")?, row.try_get("window_start")?))
     }
@@ -759,7 +778,7 @@ impl RateLimits for $store {
     async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
@@ -775,7 +794,7 @@ impl ServerSecrets for $store {
         .bind(name)
         .bind(candidate)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")

@@ -1,5 +1,13 @@
 //! The embedded SQLite backend: a file in the data directory, WAL journal, migrations from
 //! `migrations/sqlite/` run at start. Runtime queries only (no compile-time database).
+//!
+//! SQLite runs one write transaction at a time. With several connections writing, the losers
+//! wait in SQLite's busy handler, which sleeps 1, 2, 5, ... 100 ms between retries: under load
+//! most of a request's time went to those sleeps. So every write goes through one writer
+//! connection, where concurrent writers queue in the pool (async, FIFO, no sleeping), and
+//! reads use a pool of read-only connections that WAL lets run beside the writer. A write
+//! sent to a reader by mistake fails (`attempt to write a readonly database`), it is never
+//! silently racing.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -33,7 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Read-only connections (`database.max_connections` of them).
     pool: SqlitePool,
+    /// The one connection that writes.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -50,8 +61,12 @@ impl SqliteStore {
         Self::connect(options, pool).await
     }
 
-    /// Opens a `sqlite:` URL.
+    /// Opens a `sqlite:` URL. An in-memory database is refused: it would be lost at exit,
+    /// and each connection would see its own.
     pub async fn open_url(url: &str, pool: PoolOptions) -> anyhow::Result<Self> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            anyhow::bail!("an in-memory SQLite database is not supported: give a file ({url:?})");
+        }
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid sqlite URL {url:?}"))?
             .create_if_missing(true);
@@ -63,18 +78,28 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Only another process writing the same file (`auth-server user add` beside a
+            // running server) can still make the writer wait here.
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(pool.max_connections)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(pool.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("could not open the SQLite database")?;
-        let mut conn = pool.acquire().await?;
+        let mut conn = writer.acquire().await?;
         Self::migrate_on(&mut conn, MIGRATIONS).await?;
         drop(conn);
-        let store = Self { pool };
-        Ok(store)
+        let readers = SqlitePoolOptions::new()
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(options.read_only(true))
+            .await
+            .context("could not open the SQLite database for reading")?;
+        Ok(Self {
+            pool: readers,
+            writer,
+        })
     }
 }
 

@@ -66,8 +66,16 @@ async fn confidential_registration_issues_a_secret_stored_hashed() {
     let secret = body["client_secret"].as_str().unwrap();
     let stored = app.state.store.get_client(id).await.unwrap().unwrap();
     let hash = stored.secret_hash.unwrap();
-    assert!(hash.starts_with("$argon2"));
+    // A 256-bit generated secret is stored as its SHA-256 (argon2 is for weak secrets).
+    assert_eq!(
+        hash,
+        format!(
+            "$sha256${}",
+            mcp_auth_core::secret::sha256_urlsafe(secret.as_bytes())
+        )
+    );
     assert!(!hash.contains(secret));
+    assert!(secret.len() >= 43, "a generated secret carries 256 bits");
     // The secret authenticates (wrong code, but the client is accepted).
     let r = app
         .http
@@ -84,6 +92,26 @@ async fn confidential_registration_issues_a_secret_stored_hashed() {
     assert_eq!(
         error_of(r).await,
         (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    // Any other secret (here: the right one with its last character changed) is refused.
+    let mut wrong = secret.to_owned();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == 'A' { 'B' } else { 'A' });
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(id, Some(&wrong))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("code_verifier", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
     );
 }
 

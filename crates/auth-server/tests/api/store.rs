@@ -4,12 +4,14 @@
 //! and per first key, and revocation that no concurrent rotation or redemption outlives.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use auth_server::store::postgres::PgStore;
 use auth_server::store::sqlite::SqliteStore;
 use auth_server::store::{
     AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, CodeRedemption,
-    GrantRecord, RefreshTokenRecord, Rotation, SigningKeyRecord, Store, StoreError, UserRecord,
+    GrantRecord, Issued, RefreshTokenRecord, Rotation, SigningKeyRecord, Store, StoreError,
+    UserRecord,
 };
 
 fn client(id: &str, source: ClientSource, created_at: i64) -> ClientRecord {
@@ -40,6 +42,25 @@ fn code(digest: &str, grant_id: &str) -> AuthorizationCodeRecord {
         scope: "mcp:tools".to_owned(),
         auth_time: 1,
         expires_at: 1_000,
+    }
+}
+
+static NEXT_JTI: AtomicU64 = AtomicU64::new(0);
+
+/// An access token record for `successor`'s grant, with a `jti` never used before.
+fn access_of(successor: &RefreshTokenRecord) -> AccessTokenRecord {
+    AccessTokenRecord {
+        jti: format!("jti-{}", NEXT_JTI.fetch_add(1, Ordering::Relaxed)),
+        grant_id: successor.grant_id.clone(),
+        expires_at: 10_000,
+    }
+}
+
+/// What a redemption issues when the test does not look at it: an access token only.
+fn tokens() -> Issued {
+    Issued {
+        refresh_token: None,
+        access_token: access_of(&refresh("-", "-")),
     }
 }
 
@@ -108,16 +129,16 @@ async fn codes(store: Arc<dyn Store>) {
         CodeRedemption::Unknown
     ));
     assert!(
-        matches!(store.redeem_code("d1", 5).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "gc1" && c.scope == "mcp:tools")
+        matches!(store.redeem_code("d1", 5, &tokens()).await.unwrap(), CodeRedemption::Fresh(c) if c.grant_id == "gc1" && c.scope == "mcp:tools")
     );
     assert!(
-        matches!(store.redeem_code("d1", 6).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
+        matches!(store.redeem_code("d1", 6, &tokens()).await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
     );
     assert!(
         matches!(store.find_code("d1").await.unwrap(), CodeRedemption::Replayed { grant_id } if grant_id == "gc1")
     );
     assert!(matches!(
-        store.redeem_code("nope", 6).await.unwrap(),
+        store.redeem_code("nope", 6, &tokens()).await.unwrap(),
         CodeRedemption::Unknown
     ));
     for i in 0..5 {
@@ -127,7 +148,7 @@ async fn codes(store: Arc<dyn Store>) {
             .map(|_| {
                 let store = store.clone();
                 let digest = digest.clone();
-                tokio::spawn(async move { store.redeem_code(&digest, 7).await.unwrap() })
+                tokio::spawn(async move { store.redeem_code(&digest, 7, &tokens()).await.unwrap() })
             })
             .collect();
         let mut fresh = 0;
@@ -140,7 +161,7 @@ async fn codes(store: Arc<dyn Store>) {
     }
     assert!(store.purge_codes(2_000).await.unwrap() >= 6);
     assert!(matches!(
-        store.redeem_code("d1", 6).await.unwrap(),
+        store.redeem_code("d1", 6, &tokens()).await.unwrap(),
         CodeRedemption::Unknown
     ));
 }
@@ -178,7 +199,13 @@ async fn grants(store: &dyn Store) {
     // Rotation, grace replay once, then reuse.
     assert!(matches!(
         store
-            .rotate_refresh_token("r1", &refresh("r2", "g1"), 200, 10)
+            .rotate_refresh_token(
+                "r1",
+                &refresh("r2", "g1"),
+                &access_of(&refresh("r2", "g1")),
+                200,
+                10
+            )
             .await
             .unwrap(),
         Rotation::Rotated
@@ -194,7 +221,13 @@ async fn grants(store: &dyn Store) {
     );
     assert!(matches!(
         store
-            .rotate_refresh_token("r1", &refresh("r3", "g1"), 205, 10)
+            .rotate_refresh_token(
+                "r1",
+                &refresh("r3", "g1"),
+                &access_of(&refresh("r3", "g1")),
+                205,
+                10
+            )
             .await
             .unwrap(),
         Rotation::GraceReplay
@@ -211,28 +244,52 @@ async fn grants(store: &dyn Store) {
     );
     assert!(matches!(
         store
-            .rotate_refresh_token("r1", &refresh("r4", "g1"), 206, 10)
+            .rotate_refresh_token(
+                "r1",
+                &refresh("r4", "g1"),
+                &access_of(&refresh("r4", "g1")),
+                206,
+                10
+            )
             .await
             .unwrap(),
         Rotation::Reused
     ));
     assert!(matches!(
         store
-            .rotate_refresh_token("r3", &refresh("r5", "g1"), 300, 0)
+            .rotate_refresh_token(
+                "r3",
+                &refresh("r5", "g1"),
+                &access_of(&refresh("r5", "g1")),
+                300,
+                0
+            )
             .await
             .unwrap(),
         Rotation::Rotated
     ));
     assert!(matches!(
         store
-            .rotate_refresh_token("r3", &refresh("r6", "g1"), 400, 10)
+            .rotate_refresh_token(
+                "r3",
+                &refresh("r6", "g1"),
+                &access_of(&refresh("r6", "g1")),
+                400,
+                10
+            )
             .await
             .unwrap(),
         Rotation::Reused
     ));
     assert!(matches!(
         store
-            .rotate_refresh_token("zz", &refresh("r7", "g1"), 400, 10)
+            .rotate_refresh_token(
+                "zz",
+                &refresh("r7", "g1"),
+                &access_of(&refresh("r7", "g1")),
+                400,
+                10
+            )
             .await
             .unwrap(),
         Rotation::Unknown
@@ -454,7 +511,8 @@ async fn lookups_and_round_trips(store: &dyn Store) {
         store.insert_code(&k).await,
         Err(StoreError::Conflict)
     ));
-    let CodeRedemption::Fresh(got) = store.redeem_code("rt-code", 2).await.unwrap() else {
+    let CodeRedemption::Fresh(got) = store.redeem_code("rt-code", 2, &tokens()).await.unwrap()
+    else {
         panic!("fresh code")
     };
     assert_eq!(got.redirect_uri, None);
@@ -574,7 +632,7 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
                 let store = store.clone();
                 let (digest, g) = (digest.clone(), g.clone());
                 tokio::spawn(async move {
-                    let outcome = store.redeem_code(&digest, 7).await.unwrap();
+                    let outcome = store.redeem_code(&digest, 7, &tokens()).await.unwrap();
                     if let CodeRedemption::Replayed { grant_id } = &outcome {
                         assert_eq!(grant_id, &g);
                         assert!(
@@ -605,7 +663,13 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
     store.revoke_grant("g-rev", 20).await.unwrap();
     assert!(matches!(
         store
-            .rotate_refresh_token("rev-1", &refresh("rev-2", "g-rev"), 21, 10)
+            .rotate_refresh_token(
+                "rev-1",
+                &refresh("rev-2", "g-rev"),
+                &access_of(&refresh("rev-2", "g-rev")),
+                21,
+                10
+            )
             .await
             .unwrap(),
         Rotation::Reused
@@ -631,7 +695,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
                 tokio::spawn(async move {
                     let next = refresh(&format!("{first}-n{i}"), &g);
                     store
-                        .rotate_refresh_token(&first, &next, 200, grace)
+                        .rotate_refresh_token(&first, &next, &access_of(&next), 200, grace)
                         .await
                         .unwrap()
                 })
@@ -677,7 +741,13 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
             let (g, first) = (g.clone(), first.clone());
             tokio::spawn(async move {
                 store
-                    .rotate_refresh_token(&first, &refresh(&format!("{first}-n"), &g), 200, 10)
+                    .rotate_refresh_token(
+                        &first,
+                        &refresh(&format!("{first}-n"), &g),
+                        &access_of(&refresh(&format!("{first}-n"), &g)),
+                        200,
+                        10,
+                    )
                     .await
                     .unwrap()
             })
@@ -701,6 +771,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
                 .rotate_refresh_token(
                     &format!("{first}-n"),
                     &refresh(&format!("{first}-x"), &g),
+                    &access_of(&refresh(&format!("{first}-x"), &g)),
                     201,
                     10
                 )
@@ -818,6 +889,73 @@ pub(crate) async fn first_key(store: Arc<dyn Store>) {
     assert_eq!(store.list_keys().await.unwrap().len(), 1);
 }
 
+/// What a redemption or rotation issues is stored in its transaction, and only by the
+/// winner: a replayed code or a reused refresh token stores nothing.
+async fn issuance_is_stored_with_the_win(store: &dyn Store) {
+    let issued = |refresh_digest: &str, jti: &str| Issued {
+        refresh_token: Some(refresh(refresh_digest, "g-iss")),
+        access_token: AccessTokenRecord {
+            jti: jti.to_owned(),
+            grant_id: "g-iss".to_owned(),
+            expires_at: 10_000,
+        },
+    };
+    store.insert_code(&code("iss-code", "g-iss")).await.unwrap();
+    assert!(matches!(
+        store
+            .redeem_code("iss-code", 5, &issued("iss-r1", "iss-a1"))
+            .await
+            .unwrap(),
+        CodeRedemption::Fresh(_)
+    ));
+    assert!(store.get_grant("g-iss").await.unwrap().is_some());
+    assert!(store.get_refresh_token("iss-r1").await.unwrap().is_some());
+    assert_eq!(
+        store.access_token_revoked("iss-a1").await.unwrap(),
+        Some((false, "g-iss".to_owned()))
+    );
+    assert!(matches!(
+        store
+            .redeem_code("iss-code", 6, &issued("iss-r2", "iss-a2"))
+            .await
+            .unwrap(),
+        CodeRedemption::Replayed { .. }
+    ));
+    assert!(store.get_refresh_token("iss-r2").await.unwrap().is_none());
+    assert_eq!(store.access_token_revoked("iss-a2").await.unwrap(), None);
+    // A rotation stores its successor and access token; a reuse (no grace) stores neither.
+    let rotate = |successor: &str, jti: &str| {
+        let t = issued(successor, jti);
+        (t.refresh_token.unwrap(), t.access_token)
+    };
+    let (next, access) = rotate("iss-r3", "iss-a3");
+    assert!(matches!(
+        store
+            .rotate_refresh_token("iss-r1", &next, &access, 7, 0)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    ));
+    assert!(store.get_refresh_token("iss-r3").await.unwrap().is_some());
+    assert!(
+        store
+            .access_token_revoked("iss-a3")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (next, access) = rotate("iss-r4", "iss-a4");
+    assert!(matches!(
+        store
+            .rotate_refresh_token("iss-r1", &next, &access, 8, 0)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    ));
+    assert!(store.get_refresh_token("iss-r4").await.unwrap().is_none());
+    assert_eq!(store.access_token_revoked("iss-a4").await.unwrap(), None);
+}
+
 /// The whole contract against one store.
 pub(crate) async fn contract(store: Arc<dyn Store>) {
     lookups_and_round_trips(store.as_ref()).await;
@@ -827,6 +965,7 @@ pub(crate) async fn contract(store: Arc<dyn Store>) {
     secrets(store.as_ref()).await;
     clients(store.as_ref()).await;
     codes(store.clone()).await;
+    issuance_is_stored_with_the_win(store.as_ref()).await;
     grants(store.as_ref()).await;
     consents_and_users(store.as_ref()).await;
     keys(store.as_ref()).await;
@@ -883,6 +1022,15 @@ async fn the_database_url_scheme_picks_the_backend_and_the_pool_size_is_configur
     assert_eq!((store.backend(), store.max_connections()), ("sqlite", 5));
     store.close().await;
     assert!(file.exists(), "sqlite: URL");
+    // In memory, every connection would see its own database, and all of it is lost at exit.
+    for url in ["sqlite::memory:", "sqlite:file:x?mode=memory"] {
+        settings.database.url = url.to_owned();
+        let err = auth_server::state::open_store(&settings).await.err();
+        assert!(
+            err.is_some_and(|e| e.to_string().contains("in-memory")),
+            "{url} is refused"
+        );
+    }
     let Some(url) = postgres_url() else { return };
     let schema = fresh_schema();
     auth_server::store::Lifecycle::close(&PgStore::open_in_schema(&url, &schema).await.unwrap())

@@ -159,6 +159,8 @@ async fn login_and_consent_over_http_with_a_real_user() {
     let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(doc["ok"], true, "{doc}");
     assert_eq!(doc["result"]["scope"], "mcp:tools offline_access");
+    // The sign-in's argon2 check (after the start-up ones) left no 19 MiB behind.
+    crate::memory::assert_password_hashing_memory_given_back(&world);
 
     let whoami = tokio::task::spawn_blocking(move || {
         client.run(&crate::helpers::call(&world.resource, "whoami", &[]))

@@ -7,4 +7,5 @@ mod helpers;
 mod inspector;
 mod journeys;
 mod login;
+mod memory;
 mod outages;
