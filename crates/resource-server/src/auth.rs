@@ -9,7 +9,8 @@
 //!    (RFC 6750 §3.1).
 //! 4. The token is validated ([`crate::validation`]): 401 `invalid_token` when it fails.
 //! 5. `MCP-Protocol-Version` not one this server speaks: 400.
-//! 6. `Mcp-Session-Id` bound to another subject: 404, exactly like an unknown session.
+//! 6. `Mcp-Session-Id` bound to another subject: 404, exactly like an unknown session
+//!    (`mcp.stateful = true` only: the stateless mode has no sessions to bind).
 //! 7. A POST is read (up to the same 4 MiB rmcp allows) and every `tools/call` in it is
 //!    checked against the tool's required scopes: 403 `insufficient_scope` with
 //!    `scope` = granted ∪ required, decided here because rmcp turns tool errors into 200.
@@ -17,6 +18,9 @@
 //!    in the answer is bound to the subject, a deleted or unknown one is forgotten.
 //! 9. A GET's SSE stream ends when the token that opened it expires: a long-lived stream
 //!    must not outlive its authorization (the client reconnects with a fresh token).
+//!
+//! With `dev.disable_authorization` (loopback only) [`open_guard`] replaces [`mcp_guard`]:
+//! steps 1 and 5 only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,10 +213,13 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
         return response;
     }
 
-    // 6. The session belongs to this subject.
+    // 6. The session belongs to this subject. In stateless mode rmcp issues no session id
+    //    and ignores one sent anyway, so there is nothing to bind or check.
+    let stateful = settings.mcp.stateful;
     let session_id = request
         .headers()
         .get(&MCP_SESSION_ID)
+        .filter(|_| stateful)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(id) = &session_id
@@ -257,6 +264,7 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
         response = end_stream_after(response, Duration::from_secs(remaining.unsigned_abs()));
     }
     match &session_id {
+        None if !stateful => {}
         None => {
             if response.status().is_success()
                 && let Some(new_id) = response
@@ -275,6 +283,22 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
         }
     }
     response
+}
+
+/// The guard when `dev.disable_authorization` is on (loopback only, benchmarks and
+/// development): step 1 (`Host`, `Origin`) and step 5 (protocol version) still run; no
+/// credential is read and no [`AuthContext`] is inserted, so the tools see an anonymous
+/// caller and check no scope.
+pub async fn open_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Err(response) =
+        transport::check_host_and_origin(&state.settings.security, request.headers(), request.uri())
+    {
+        return response;
+    }
+    if let Err(response) = transport::check_protocol_version(request.headers()) {
+        return response;
+    }
+    next.run(request).await
 }
 
 /// The response with its body cut off after `after` (for SSE streams).

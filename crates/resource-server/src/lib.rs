@@ -30,6 +30,7 @@ use axum::extract::Request;
 use axum::middleware;
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -40,30 +41,48 @@ pub use state::AppState;
 use crate::tools::McpTools;
 
 /// The whole application: `/mcp` (guarded), the metadata, `/healthz`.
+///
+/// `[mcp]` picks rmcp's session or stateless mode (and JSON answers in the latter);
+/// `[dev] disable_authorization` swaps the bearer guard for [`auth::open_guard`] and drops
+/// the protected resource metadata (there is no protected resource to describe).
 pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.security.allowed_hosts.clone())
         .with_allowed_origins(settings.security.allowed_origins.clone())
         .with_max_request_body_bytes(auth::MAX_BODY_BYTES)
+        .with_legacy_session_mode(settings.mcp.stateful)
+        .with_json_response(settings.mcp.json_response)
         .with_cancellation_token(state.cancellation.child_token());
     let tools_state = state.clone();
-    let mcp_service = StreamableHttpService::new(
-        move || Ok(McpTools::new(tools_state.clone())),
-        LocalSessionManager::default().into(),
-        mcp_config,
-    );
-    let mcp = Router::new()
-        .nest_service("/mcp", mcp_service)
-        .layer(middleware::from_fn_with_state(
+    let tools = move || Ok(McpTools::new(tools_state.clone()));
+    let mcp = if settings.mcp.stateful {
+        let service =
+            StreamableHttpService::new(tools, LocalSessionManager::default().into(), mcp_config);
+        Router::new().nest_service("/mcp", service)
+    } else {
+        let service =
+            StreamableHttpService::new(tools, NeverSessionManager::default().into(), mcp_config);
+        Router::new().nest_service("/mcp", service)
+    };
+    let mcp = if settings.dev.disable_authorization {
+        mcp.layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::open_guard,
+        ))
+    } else {
+        mcp.layer(middleware::from_fn_with_state(
             state.clone(),
             auth::mcp_guard,
         ))
-        .layer(transport::mcp_cors(&settings.security));
-    let metadata = protected_resource::router(&settings).layer(transport::metadata_cors());
-    Router::new()
-        .merge(mcp)
-        .merge(metadata)
+    };
+    let mcp = mcp.layer(transport::mcp_cors(&settings.security));
+    let mut router = Router::new().merge(mcp);
+    if !settings.dev.disable_authorization {
+        router =
+            router.merge(protected_resource::router(&settings).layer(transport::metadata_cors()));
+    }
+    router
         .route("/healthz", get(get_healthz))
         .layer(
             // The span has the method and the path only: no query string, no headers.
@@ -101,13 +120,34 @@ fn spawn_key_refresher(state: &AppState) {
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then cancels the MCP
 /// sessions (ending their SSE streams) and drains open requests.
+///
+/// With `dev.disable_authorization` on, the listener must be bound to a loopback address
+/// (whatever the settings say): otherwise this returns an `InvalidInput` error at once.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if state.settings.dev.disable_authorization {
+        let bound = listener.local_addr()?;
+        if !bound.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "dev.disable_authorization is allowed only on a loopback address, \
+                     and this listener is bound to {bound}"
+                ),
+            ));
+        }
+        tracing::warn!(
+            "DEVELOPMENT SETTING dev.disable_authorization is ON: /mcp is served WITHOUT \
+             authorization (no bearer token is asked for or checked, no scope is enforced); \
+             for benchmarks on loopback only"
+        );
+    } else {
+        spawn_key_refresher(&state);
+    }
     let cancellation = state.cancellation.clone();
-    spawn_key_refresher(&state);
     let app = app(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

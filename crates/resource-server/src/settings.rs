@@ -104,6 +104,10 @@ pub struct Settings {
     pub tools: ToolPolicy,
     /// Host and Origin allow-lists.
     pub security: SecuritySettings,
+    /// The Streamable HTTP transport's modes.
+    pub mcp: McpSettings,
+    /// Development and benchmark switches.
+    pub dev: DevSettings,
 }
 
 /// `[http]`.
@@ -194,6 +198,26 @@ pub struct SecuritySettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// `[mcp]`: how rmcp's Streamable HTTP transport serves `/mcp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct McpSettings {
+    /// `true`: sessions (`Mcp-Session-Id` from `initialize`, GET streams, DELETE), each
+    /// session bound to the subject that opened it. `false`: rmcp's stateless mode, every
+    /// POST stands alone, no session id, GET and DELETE answer 405.
+    pub stateful: bool,
+    /// Stateless mode only: answer a POST whose handler sends just its result with one
+    /// `application/json` body instead of an SSE stream.
+    pub json_response: bool,
+}
+
+/// `[dev]`: switches for development and benchmarks only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevSettings {
+    /// Serve `/mcp` without the bearer guard (Host and Origin are still checked). Refused
+    /// unless `http.host` is a loopback address.
+    pub disable_authorization: bool,
+}
+
 /// The configuration as read, before validation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +229,8 @@ pub struct RawSettings {
     introspection: RawIntrospection,
     tools: RawTools,
     security: RawSecurity,
+    mcp: RawMcp,
+    dev: RawDev,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +299,19 @@ struct RawSecurity {
     allowed_hosts: Vec<String>,
     #[serde(deserialize_with = "list")]
     allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    stateful: bool,
+    json_response: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDev {
+    disable_authorization: bool,
 }
 
 /// The names of the tools this server has (for validating `tools.scopes`).
@@ -462,6 +501,23 @@ impl RawSettings {
             allowed_origins.push(parsed.origin().ascii_serialization());
         }
 
+        if self.mcp.json_response && self.mcp.stateful {
+            // rmcp ignores `json_response` for session requests: refuse rather than pretend.
+            return Err(invalid(
+                "mcp.json_response",
+                "applies only to the stateless mode: set mcp.stateful = false too",
+            ));
+        }
+        if self.dev.disable_authorization && !host.is_loopback() {
+            return Err(invalid(
+                "dev.disable_authorization",
+                format!(
+                    "serving /mcp without authorization is allowed only on a loopback \
+                     http.host (127.0.0.1 or ::1), not {host}"
+                ),
+            ));
+        }
+
         Ok(Settings {
             http: HttpSettings {
                 host,
@@ -503,6 +559,13 @@ impl RawSettings {
                 allowed_hosts,
                 allowed_origins,
             },
+            mcp: McpSettings {
+                stateful: self.mcp.stateful,
+                json_response: self.mcp.json_response,
+            },
+            dev: DevSettings {
+                disable_authorization: self.dev.disable_authorization,
+            },
         })
     }
 }
@@ -543,6 +606,75 @@ mod tests {
                 .contains(&"http://localhost:6274".to_owned())
         );
         assert!(s.authorization_server.internal_url.is_none());
+        assert_eq!(
+            s.mcp,
+            McpSettings {
+                stateful: true,
+                json_response: false
+            }
+        );
+        assert!(!s.dev.disable_authorization);
+    }
+
+    #[test]
+    fn the_stateless_json_mode_is_set_from_the_environment() {
+        let s = with_env(&[
+            ("RESOURCE_SERVER_MCP__STATEFUL", "false"),
+            ("RESOURCE_SERVER_MCP__JSON_RESPONSE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.mcp,
+            McpSettings {
+                stateful: false,
+                json_response: true
+            }
+        );
+        let s = with_env(&[("RESOURCE_SERVER_MCP__STATEFUL", "false")]).unwrap();
+        assert!(!s.mcp.stateful && !s.mcp.json_response, "stateless SSE");
+    }
+
+    /// rmcp ignores `json_response` in session mode: the combination is refused, not
+    /// silently served as SSE.
+    #[test]
+    fn json_responses_need_the_stateless_mode() {
+        let err = with_env(&[("RESOURCE_SERVER_MCP__JSON_RESPONSE", "true")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`mcp.json_response`"), "{err}");
+        assert!(err.contains("RESOURCE_SERVER_MCP__JSON_RESPONSE"), "{err}");
+        assert!(err.contains("mcp.stateful = false"), "{err}");
+    }
+
+    #[test]
+    fn authorization_can_be_switched_off_only_on_a_loopback_host() {
+        for host in ["127.0.0.1", "::1", "127.0.0.2"] {
+            let s = with_env(&[
+                ("RESOURCE_SERVER_HTTP__HOST", host),
+                ("RESOURCE_SERVER_DEV__DISABLE_AUTHORIZATION", "true"),
+            ])
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+            assert!(s.dev.disable_authorization, "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1"] {
+            let err = with_env(&[
+                ("RESOURCE_SERVER_HTTP__HOST", host),
+                ("RESOURCE_SERVER_DEV__DISABLE_AUTHORIZATION", "true"),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("`dev.disable_authorization`"), "{host}: {err}");
+            assert!(
+                err.contains("RESOURCE_SERVER_DEV__DISABLE_AUTHORIZATION"),
+                "{host}: {err}"
+            );
+            assert!(err.contains("loopback"), "{host}: {err}");
+        }
+        let s = with_env(&[("RESOURCE_SERVER_HTTP__HOST", "0.0.0.0")]).unwrap();
+        assert!(
+            !s.dev.disable_authorization,
+            "the guard stays on by default"
+        );
     }
 
     #[test]

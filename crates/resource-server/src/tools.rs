@@ -8,7 +8,9 @@
 //!
 //! The scope decision is made by the HTTP guard ([`crate::auth`]) before rmcp sees the
 //! request; each tool checks it again from the [`AuthContext`] the guard inserted, so a
-//! routing mistake cannot expose a tool. Protocol versions are pinned up to 2025-11-25.
+//! routing mistake cannot expose a tool. With `dev.disable_authorization` (loopback only)
+//! there is no caller: `whoami` answers `anonymous` and no scope is checked. Protocol
+//! versions are pinned up to 2025-11-25.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -27,6 +29,9 @@ use crate::state::AppState;
 use crate::transport;
 use crate::validation::{AuthContext, Backend};
 
+/// The subject `whoami` reports when authorization is switched off.
+pub const ANONYMOUS: &str = "anonymous";
+
 /// Arguments of `get_weather`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct WeatherRequest {
@@ -42,16 +47,22 @@ pub struct McpTools {
     tool_router: ToolRouter<Self>,
 }
 
+/// The authenticated caller of `tool`, its scopes checked again; `None` when authorization
+/// is switched off (`dev.disable_authorization`): an anonymous caller, no scope to check.
 fn caller(
     parts: &http::request::Parts,
     state: &AppState,
     tool: &str,
-) -> Result<Arc<AuthContext>, ErrorData> {
-    let auth = parts
-        .extensions
-        .get::<Arc<AuthContext>>()
-        .cloned()
-        .ok_or_else(|| ErrorData::internal_error("the request was not authenticated", None))?;
+) -> Result<Option<Arc<AuthContext>>, ErrorData> {
+    let Some(auth) = parts.extensions.get::<Arc<AuthContext>>().cloned() else {
+        if state.settings.dev.disable_authorization {
+            return Ok(None);
+        }
+        return Err(ErrorData::internal_error(
+            "the request was not authenticated",
+            None,
+        ));
+    };
     if !state
         .settings
         .tools
@@ -63,7 +74,7 @@ fn caller(
             None,
         ));
     }
-    Ok(auth)
+    Ok(Some(auth))
 }
 
 /// Sample weather for `city`: the same city always gives the same answer.
@@ -108,13 +119,23 @@ impl McpTools {
         &self,
         Extension(parts): Extension<http::request::Parts>,
     ) -> Result<CallToolResult, ErrorData> {
-        let auth = caller(&parts, &self.state, "whoami")?;
-        Ok(CallToolResult::structured(json!({
-            "subject": auth.subject,
-            "client_id": auth.client_id,
-            "scopes": auth.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "expires_at": auth.expires_at,
-        })))
+        let whoami = match caller(&parts, &self.state, "whoami")? {
+            Some(auth) => json!({
+                "subject": auth.subject,
+                "client_id": auth.client_id,
+                "scopes": auth.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "expires_at": auth.expires_at,
+            }),
+            // Authorization is switched off: nobody is authenticated.
+            None => json!({
+                "subject": ANONYMOUS,
+                "client_id": null,
+                "scopes": [],
+                "expires_at": null,
+                "authorization": "disabled",
+            }),
+        };
+        Ok(CallToolResult::structured(whoami))
     }
 
     #[tool(description = "Current weather for a city (deterministic sample data).")]

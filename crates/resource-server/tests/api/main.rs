@@ -11,6 +11,7 @@ mod helpers;
 mod introspection;
 mod mcp_client;
 mod metadata;
+mod modes;
 mod sessions;
 mod tokens;
 mod tools;
