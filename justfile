@@ -31,6 +31,13 @@ ci:
 bench-core:
     cargo bench -p mcp-auth-core --bench jwt
 
+# Every criterion micro-benchmark of the workspace (JWT sign/verify per algorithm, the
+# resource server's token validation cached and uncached, PKCE, WWW-Authenticate, digests).
+# Criterion options go after, e.g. `just bench-micro --quick` or `just bench-micro rs-validate`
+# (cargo twin: `cargo bench-micro`).
+bench-micro *ARGS:
+    cargo bench --workspace --locked --bench '*' -- {{ARGS}}
+
 # The official MCP conformance suite against our three services (client, authorization,
 # server modes; pass one or more to narrow it). Needs npm and curl; installs Node 22 and the
 # pinned suites under target/. Cargo-free twin: `bash scripts/conformance.sh`.
