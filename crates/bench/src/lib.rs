@@ -122,7 +122,6 @@ pub fn run(options: &Options) -> Result<Report> {
         runtime: &runtime,
         connections: options.connections,
         timing: options.timing,
-        cores: environment.cores,
     };
     let services = if options.startup_repeats > 0 {
         eprintln!(

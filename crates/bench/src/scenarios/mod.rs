@@ -140,8 +140,6 @@ pub struct Bench<'a> {
     pub connections: usize,
     /// Warm-up and window.
     pub timing: Timing,
-    /// Logical CPUs (for messages).
-    pub cores: usize,
 }
 
 /// Runs one scenario against freshly started servers. A scenario that cannot run becomes a
