@@ -3,6 +3,8 @@
 //! the workspace are used (`cargo nextest run --workspace` builds them), so the test checks
 //! the harness, not the servers' speed.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 use std::path::PathBuf;
 use std::process::Command;
 
