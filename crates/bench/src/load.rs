@@ -116,11 +116,18 @@ pub async fn run<C: Connection>(
 ) -> Result<Measured> {
     let phase = Arc::new(AtomicU8::new(WARMUP));
     let ready = Arc::new(Barrier::new(connections.len() + 1));
-    let mut tasks = Vec::with_capacity(connections.len());
+    // Every connection is open before any task starts, so a failure leaves none waiting.
+    let mut opened = Vec::with_capacity(connections.len());
     for connection in connections {
-        let http = Http::connect(addr, host).await?;
+        opened.push((
+            connection,
+            Http::connect(addr, host).await?,
+            new_histogram()?,
+        ));
+    }
+    let mut tasks = Vec::with_capacity(opened.len());
+    for (connection, http, histogram) in opened {
         let (phase, ready) = (phase.clone(), ready.clone());
-        let histogram = new_histogram()?;
         tasks.push(tokio::spawn(drive(
             connection, http, histogram, phase, ready,
         )));
