@@ -38,6 +38,17 @@ bench-core:
 bench-micro *ARGS:
     cargo bench --workspace --locked --bench '*' -- {{ARGS}}
 
+# Load benchmarks of the real release binaries over loopback (builds them first): every
+# scenario for about 10 s, the table printed and written to bench/results/latest.{json,md}.
+# Options go after, e.g. `just bench-load --short` or `just bench-load --scenario as-flow`
+# (cargo twin: `cargo perf`; `cargo perf --list` names the scenarios).
+bench-load *ARGS:
+    cargo run --release --locked -p bench -- {{ARGS}}
+
+# The whole benchmark suite: the load benchmarks, then every criterion micro-benchmark
+# (cargo twins: `cargo perf`, then `cargo bench-micro`).
+bench: bench-load bench-micro
+
 # The official MCP conformance suite against our three services (client, authorization,
 # server modes; pass one or more to narrow it). Needs npm and curl; installs Node 22 and the
 # pinned suites under target/. Cargo-free twin: `bash scripts/conformance.sh`.

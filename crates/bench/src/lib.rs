@@ -1,0 +1,273 @@
+//! `mcp-bench`: load benchmarks of the real `auth-server` and `resource-server` release
+//! binaries over loopback.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`servers`] | the binaries started per scenario on free ports, start-up and idle memory |
+//! | [`load`] | the generator: fixed connections, warm-up, measured window, HDR histogram |
+//! | [`http`] | one keep-alive HTTP/1.1 connection (hyper) |
+//! | [`oauth`] | the OAuth requests: authorize (auto-approve), token, refresh |
+//! | [`scenarios`] | what each report row measures |
+//! | [`procfs`] | CPU time and memory from `/proc` |
+//! | [`report`] | JSON and Markdown |
+//!
+//! [`run`] does a whole benchmark and returns its [`report::Report`].
+
+pub mod http;
+pub mod load;
+pub mod oauth;
+pub mod procfs;
+pub mod report;
+pub mod scenarios;
+pub mod servers;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mcp_auth_core::clock::{Clock, SystemClock};
+
+use crate::load::Timing;
+use crate::report::{Environment, Report, SCHEMA_VERSION, ServiceResult, median, median_ms, mib};
+use crate::scenarios::{Bench, Spec};
+use crate::servers::{Binaries, Site};
+
+/// The workspace this crate was built in.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `full` or `short` (recorded in the report).
+    pub mode: String,
+    /// Warm-up and window per scenario.
+    pub timing: Timing,
+    /// Connections kept busy.
+    pub connections: usize,
+    /// The scenarios, in order.
+    pub scenarios: Vec<&'static Spec>,
+    /// Starts per service for the start-up and idle-memory figures (0: none).
+    pub startup_repeats: usize,
+    /// Where the binaries are.
+    pub bin_dir: PathBuf,
+}
+
+/// The `cargo` to call (the one running us, under `cargo run`).
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// The target directory: what `cargo metadata` says (it honours `CARGO_TARGET_DIR` and
+/// `build.target-dir`), else `CARGO_TARGET_DIR`, else `<workspace>/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    let from_cargo = Command::new(cargo())
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| v["target_directory"].as_str().map(PathBuf::from));
+    from_cargo.unwrap_or_else(|| match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    })
+}
+
+/// `cargo build --release --locked -p auth-server -p resource-server`, so that the binaries
+/// are those of the source tree. Returns how long it took.
+pub fn build_release(root: &Path) -> Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new(cargo())
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "auth-server",
+            "-p",
+            "resource-server",
+        ])
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    Ok(started.elapsed())
+}
+
+/// Runs the start-up measurements and every scenario; returns the report.
+pub fn run(options: &Options) -> Result<Report> {
+    let bins = Binaries::in_dir(options.bin_dir.clone())?;
+    let environment = environment(options);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the generator's runtime")?;
+    let bench = Bench {
+        bins: &bins,
+        runtime: &runtime,
+        connections: options.connections,
+        timing: options.timing,
+    };
+    let services = if options.startup_repeats > 0 {
+        eprintln!(
+            "start-up and idle memory ({} starts per service)",
+            options.startup_repeats
+        );
+        startups(&bins, options.startup_repeats)?
+    } else {
+        Vec::new()
+    };
+    let mut scenarios = Vec::new();
+    for spec in &options.scenarios {
+        eprintln!("{}: {}", spec.name, spec.about);
+        let row = scenarios::run(spec, &bench);
+        eprintln!(
+            "  {:.0} {}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, server {:.2} cores, generator {:.2} cores{}",
+            row.rate_per_s,
+            if row.requests_per_unit == 1 {
+                "requests"
+            } else {
+                "flows"
+            },
+            row.latency_ms.p50,
+            row.latency_ms.p99,
+            row.errors,
+            row.server_cpu_cores,
+            row.generator_cpu_cores,
+            row.problem
+                .as_deref()
+                .map(|p| format!(" — {p}"))
+                .unwrap_or_default()
+        );
+        scenarios.push(row);
+    }
+    Ok(Report {
+        schema: SCHEMA_VERSION,
+        environment,
+        scenarios,
+        services,
+    })
+}
+
+/// Starts each service `repeats` times: the auth server on a fresh data directory, again on
+/// that now existing directory, and the resource server next to it.
+fn startups(bins: &Binaries, repeats: usize) -> Result<Vec<ServiceResult>> {
+    let (mut fresh, mut existing, mut rs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..repeats {
+        let mut site = Site::new()?;
+        let mut first = site.start_auth_server(bins)?;
+        fresh.push((first.startup, first.idle.rss));
+        first.stop();
+        let again = site.start_auth_server(bins)?;
+        existing.push((again.startup, again.idle.rss));
+        let resource_server = site.start_resource_server(bins, &[])?;
+        rs.push((resource_server.startup, resource_server.idle.rss));
+    }
+    let row = |service: &str, condition: &str, samples: &[(Duration, u64)]| {
+        let times: Vec<Duration> = samples.iter().map(|s| s.0).collect();
+        let mut rss: Vec<f64> = samples.iter().map(|s| mib(s.1)).collect();
+        rss.sort_by(f64::total_cmp);
+        ServiceResult {
+            service: service.to_owned(),
+            condition: condition.to_owned(),
+            starts: samples.len(),
+            startup_ms_median: median_ms(&times),
+            startup_ms_max: times
+                .iter()
+                .map(|d| report::round(d.as_secs_f64() * 1000.0, 1))
+                .fold(0.0, f64::max),
+            idle_rss_mib_median: median(&rss),
+        }
+    };
+    Ok(vec![
+        row("auth-server", "fresh data directory", &fresh),
+        row("auth-server", "existing data directory", &existing),
+        row("resource-server", "default settings", &rs),
+    ])
+}
+
+fn environment(options: &Options) -> Environment {
+    let root = workspace_root();
+    let output = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let revision =
+        output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
+    // The results directory itself does not make the tree dirty.
+    let dirty = output(
+        "git",
+        &[
+            "status",
+            "--porcelain",
+            "--",
+            ".",
+            ":(exclude)bench/results",
+        ],
+    )
+    .is_some_and(|s| !s.is_empty());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let load_average_at_start = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    Environment {
+        date: report::utc_timestamp(SystemClock.now()),
+        git_revision: if dirty {
+            format!("{revision}-dirty")
+        } else {
+            revision
+        },
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        cpu_model,
+        load_average_at_start,
+        rustc: output(&rustc, &["--version"]).unwrap_or_else(|| "unknown".to_owned()),
+        mode: options.mode.clone(),
+        connections: options.connections,
+        warmup_s: options.timing.warmup.as_secs_f64(),
+        duration_s: options.timing.duration.as_secs_f64(),
+    }
+}
+
+/// Writes `latest.json` and `latest.md` into `dir` (each through a `.tmp` file and a
+/// rename, so a reader never sees half a report).
+pub fn write_report(report: &Report, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(report)? + "\n";
+    for (name, text) in [("latest.json", json), ("latest.md", report.to_markdown())] {
+        let path = dir.join(name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
