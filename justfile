@@ -45,9 +45,10 @@ bench-micro *ARGS:
 bench-load *ARGS:
     cargo run --release --locked -p bench -- {{ARGS}}
 
-# The whole benchmark suite: the load benchmarks, then every criterion micro-benchmark
-# (cargo twins: `cargo perf`, then `cargo bench-micro`).
-bench: bench-load bench-micro
+# The whole benchmark suite: every criterion micro-benchmark, then the release build and the
+# load benchmarks with their report (cargo twin: `cargo bench-all`).
+bench *ARGS:
+    cargo run --release --locked -p bench -- --micro {{ARGS}}
 
 # The official MCP conformance suite against our three services (client, authorization,
 # server modes; pass one or more to narrow it). Needs npm and curl; installs Node 22 and the

@@ -109,6 +109,20 @@ pub fn build_release(root: &Path) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
+/// Every criterion micro-benchmark of the workspace (the `[[bench]]` targets), its output
+/// streamed; criterion keeps its reports under `<target>/criterion/`.
+pub fn run_micro_benchmarks(root: &Path) -> Result<()> {
+    let status = Command::new(cargo())
+        .args(["bench", "--workspace", "--locked", "--bench", "*"])
+        .current_dir(root)
+        .status()
+        .context("running cargo bench")?;
+    if !status.success() {
+        bail!("cargo bench failed ({status})");
+    }
+    Ok(())
+}
+
 /// Runs the start-up measurements and every scenario; returns the report.
 pub fn run(options: &Options) -> Result<Report> {
     let bins = Binaries::in_dir(options.bin_dir.clone())?;

@@ -43,6 +43,10 @@ struct Cli {
     /// --short; 0 skips it).
     #[arg(long, value_name = "N")]
     startup_repeats: Option<usize>,
+    /// Run every criterion micro-benchmark of the workspace first (`cargo bench --workspace
+    /// --bench '*'`): `cargo bench-all` / `just bench` is this flag.
+    #[arg(long)]
+    micro: bool,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -87,6 +91,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let root = bench::workspace_root();
     let target = bench::target_dir(&root);
+    if cli.micro {
+        eprintln!("micro-benchmarks (cargo bench --workspace --locked --bench '*')");
+        bench::run_micro_benchmarks(&root)?;
+    }
     if !cli.no_build {
         eprintln!(
             "building the release binaries (cargo build --release --locked -p auth-server -p resource-server)"
