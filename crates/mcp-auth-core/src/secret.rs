@@ -36,6 +36,13 @@ pub fn sha256_urlsafe(input: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, input))
 }
 
+/// SHA-256 of `input`, the raw 32 bytes (a cache key that needs no encoding).
+pub fn sha256(input: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, input).as_ref());
+    out
+}
+
 /// Constant-time equality of two byte strings (the length is not secret).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -146,6 +153,12 @@ mod tests {
             SecretString::new("abc").digest(),
             "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
         );
+        // The raw form is the same digest, unencoded.
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(sha256(b"abc")),
+            sha256_urlsafe(b"abc")
+        );
+        assert_eq!(sha256(b"abc")[..4], [0xba, 0x78, 0x16, 0xbf]);
     }
 
     #[test]

@@ -22,6 +22,8 @@
 //! With `dev.disable_authorization` (loopback only) [`open_guard`] replaces [`mcp_guard`]:
 //! steps 1 and 5 only.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +36,8 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use mcp_auth_core::challenge::BearerChallenge;
 use mcp_auth_core::{OAuthErrorCode, ScopeSet};
-use serde_json::{Value, json};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::json;
 
 use crate::settings::ToolPolicy;
 use crate::state::AppState;
@@ -128,28 +131,231 @@ pub fn credential(request: &Request) -> Credential {
 /// The scopes a JSON-RPC body needs: the union over its `tools/call`s (a batch may hold
 /// several), or `None` when it calls no tool.
 pub fn required_scopes(policy: &ToolPolicy, body: &[u8]) -> Option<(ScopeSet, Vec<String>)> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let messages = match &value {
-        Value::Array(items) => items.iter().collect::<Vec<_>>(),
-        other => vec![other],
-    };
-    let mut required = ScopeSet::new();
-    let mut tools = Vec::new();
-    for message in messages {
-        if message.get("method").and_then(Value::as_str) != Some("tools/call") {
-            continue;
-        }
-        let Some(name) = message
-            .get("params")
-            .and_then(|p| p.get("name"))
-            .and_then(Value::as_str)
-        else {
-            continue; // rmcp answers the malformed call
-        };
-        required = required.union(policy.required_for(name));
-        tools.push(name.to_owned());
+    let tools = called_tools(body);
+    (!tools.is_empty()).then(|| {
+        (
+            union_of_required(policy, &tools),
+            tools.iter().map(|t| (**t).to_owned()).collect(),
+        )
+    })
+}
+
+/// The names of the tools a JSON-RPC body calls (`tools/call` with a string
+/// `params.name`), single message or batch, borrowed from the body where no escape had to
+/// be decoded. A body that is not JSON calls nothing here (rmcp answers it). Only `method`
+/// and `params.name` are decoded; everything else is skipped unparsed, and a member of
+/// another type, a non-object message and a repeated key (the last one counts) read as
+/// `serde_json::Value` would read them.
+pub fn called_tools(body: &[u8]) -> Vec<Cow<'_, str>> {
+    match serde_json::from_slice::<Messages<'_>>(body) {
+        Ok(Messages(calls)) => calls
+            .into_iter()
+            .filter_map(|call| match call {
+                Call {
+                    method: Some(method),
+                    name: Some(name),
+                } if method == "tools/call" => Some(name),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
     }
-    (!tools.is_empty()).then_some((required, tools))
+}
+
+/// The union of the scopes `tools` need.
+fn union_of_required(policy: &ToolPolicy, tools: &[Cow<'_, str>]) -> ScopeSet {
+    tools.iter().fold(ScopeSet::new(), |required, tool| {
+        required.union(policy.required_for(tool))
+    })
+}
+
+/// Visitor methods reading every JSON scalar (null, boolean, number) as `$value`.
+macro_rules! scalars_read_as {
+    ($value:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// Visitor methods reading every JSON scalar, strings included, as `$value`.
+macro_rules! other_values_read_as {
+    ($value:expr) => {
+        scalars_read_as!($value);
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// A JSON-RPC body read for the scope check: one message, or a batch (an array) of them.
+/// Any other JSON value holds no call.
+struct Messages<'a>(Vec<Call<'a>>);
+
+/// What the scope check reads of one message: `method` and `params.name`, when strings.
+#[derive(Default)]
+struct Call<'a> {
+    method: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+}
+
+/// A JSON string, or `None` for a value of any other type (skipped unparsed).
+struct MaybeStr<'a>(Option<Cow<'a, str>>);
+
+/// `params` as far as its `name` goes.
+struct ParamsName<'a>(Option<Cow<'a, str>>);
+
+/// The members of a message the scope check reads.
+enum Member {
+    Method,
+    Params,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Messages<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MessagesVisitor;
+        impl<'de> Visitor<'de> for MessagesVisitor {
+            type Value = Messages<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC message or batch")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Ok(Messages(vec![CallVisitor.visit_map(map)?]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut calls = Vec::new();
+                while let Some(call) = seq.next_element::<Call<'de>>()? {
+                    calls.push(call);
+                }
+                Ok(Messages(calls))
+            }
+            other_values_read_as!(Messages(Vec::new()));
+        }
+        deserializer.deserialize_any(MessagesVisitor)
+    }
+}
+
+struct CallVisitor;
+
+impl<'de> Visitor<'de> for CallVisitor {
+    type Value = Call<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut call = Call::default();
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Method => call.method = map.next_value::<MaybeStr<'de>>()?.0,
+                Member::Params => call.name = map.next_value::<ParamsName<'de>>()?.0,
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(call)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Call::default())
+    }
+    other_values_read_as!(Call::default());
+}
+
+impl<'de> Deserialize<'de> for Call<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CallVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamsName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ParamsVisitor;
+        impl<'de> Visitor<'de> for ParamsVisitor {
+            type Value = ParamsName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("tools/call params")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut name = None;
+                while let Some(key) = map.next_key::<MaybeStr<'de>>()? {
+                    if key.0.as_deref() == Some("name") {
+                        name = map.next_value::<MaybeStr<'de>>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(ParamsName(name))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_seq(seq)?;
+                Ok(ParamsName(None))
+            }
+            other_values_read_as!(ParamsName(None));
+        }
+        deserializer.deserialize_any(ParamsVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_map(map)?;
+                Ok(MaybeStr(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_seq(seq)?;
+                Ok(MaybeStr(None))
+            }
+            scalars_read_as!(MaybeStr(None));
+        }
+        deserializer.deserialize_any(StrVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MemberVisitor;
+        impl Visitor<'_> for MemberVisitor {
+            type Value = Member;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(match v {
+                    "method" => Member::Method,
+                    "params" => Member::Params,
+                    _ => Member::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(MemberVisitor)
+    }
 }
 
 /// The guard middleware (see the module docs for the steps).
@@ -239,9 +445,14 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
                 "the request body is too large or could not be read",
             );
         };
-        if let Some((required, tools)) = required_scopes(&settings.tools, &bytes)
-            && !required.is_subset(&auth.scopes)
+        // Each called tool's scopes are checked in place; the union (what the challenge
+        // names) is built only for a refusal.
+        let tools = called_tools(&bytes);
+        if !tools
+            .iter()
+            .all(|tool| settings.tools.required_for(tool).is_subset(&auth.scopes))
         {
+            let required = union_of_required(&settings.tools, &tools);
             let missing = required.difference(&auth.scopes);
             tracing::info!(subject = %auth.subject, tools = ?tools, missing = %missing, "insufficient scope");
             let challenge = BearerChallenge::insufficient_scope(
@@ -400,5 +611,79 @@ mod tests {
         let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string();
         assert!(required_scopes(&p, list.as_bytes()).is_none());
         assert!(required_scopes(&p, b"not json").is_none());
+    }
+
+    /// What the scope check read before it was a borrowed parse: the whole body as a
+    /// `serde_json::Value`. The typed parse must find exactly the same calls.
+    fn called_tools_via_value(body: &[u8]) -> Vec<String> {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Vec::new();
+        };
+        let messages = match &value {
+            serde_json::Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            other => vec![other],
+        };
+        messages
+            .into_iter()
+            .filter(|m| m.get("method").and_then(|v| v.as_str()) == Some("tools/call"))
+            .filter_map(|m| m.get("params")?.get("name")?.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn the_borrowed_parse_finds_the_calls_a_full_parse_finds() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let cases: Vec<String> = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{"a":[1,{"b":null}]}}}"#,
+            r#"{"params":{"arguments":{},"name":"get_weather"},"method":"tools/call","id":"x"}"#,
+            r#"[{"method":"tools/call","params":{"name":"whoami"}},{"method":"tools/call","params":{"name":"admin_stats"}}]"#,
+            // anything that is not an object in a batch is skipped, the rest still counts
+            r#"[1, "tools/call", null, [{"method":"tools/call","params":{"name":"nested"}}], {"method":"tools/call","params":{"name":"admin_stats"}}]"#,
+            // repeated keys: the last one counts
+            r#"{"method":"tools/list","method":"tools/call","params":{"name":"a"},"params":{"name":"admin_stats"}}"#,
+            r#"{"method":"tools/call","params":{"name":"admin_stats"},"method":"tools/list"}"#,
+            r#"{"method":"tools/call","params":{"name":"admin_stats","name":"whoami"}}"#,
+            r#"{"method":"tools/call","params":{"name":"admin_stats"},"params":{}}"#,
+            // escapes are decoded, in values and in member names
+            r#"{"method":"tools\/call","params":{"n\u0061me":"admin\u005fstats"}}"#,
+            r#"{"meth\u006fd":"tools/call","params":{"name":"admin_stats"}}"#,
+            // members of other types
+            r#"{"method":7,"params":{"name":"admin_stats"}}"#,
+            r#"{"method":"tools/call","params":{"name":["admin_stats"]}}"#,
+            r#"{"method":"tools/call","params":["admin_stats"]}"#,
+            r#"{"method":"tools/call","params":"admin_stats"}"#,
+            r#"{"method":"tools/call","params":null}"#,
+            r#"{"method":"tools/call"}"#,
+            r#"{"method":["tools/call"],"params":{"name":"admin_stats"}}"#,
+            r#"{"method":{"x":"tools/call"},"params":{"name":"admin_stats"}}"#,
+            // not a message, not JSON, more than one value, too deep
+            r#""tools/call""#,
+            "42",
+            "null",
+            "[]",
+            "{}",
+            "",
+            "not json",
+            r#"{"method":"tools/call","params":{"name":"admin_stats"}"#,
+            r#"{"method":"tools/call","params":{"name":"admin_stats"}} {}"#,
+            r#"{"method":"tools/call","params":{"name":"admin_stats"}} "#,
+            r#"[{"method":"tools/call","params":{"name":"admin_stats"}},]"#,
+            &deep,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        for case in &cases {
+            let typed: Vec<String> = called_tools(case.as_bytes())
+                .into_iter()
+                .map(|t| t.into_owned())
+                .collect();
+            assert_eq!(typed, called_tools_via_value(case.as_bytes()), "{case}");
+        }
+        assert_eq!(called_tools(cases[2].as_bytes()), ["whoami", "admin_stats"]);
+        assert!(
+            matches!(called_tools(cases[0].as_bytes())[0], Cow::Borrowed(_)),
+            "no copy without escapes"
+        );
     }
 }

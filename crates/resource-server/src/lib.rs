@@ -56,7 +56,8 @@ pub fn app(state: AppState) -> Router {
         .with_json_response(settings.mcp.json_response)
         .with_cancellation_token(state.cancellation.child_token());
     let tools_state = state.clone();
-    let tools = move || Ok(McpTools::new(tools_state.clone()));
+    let tool_router = McpTools::shared_router();
+    let tools = move || Ok(McpTools::new(tools_state.clone(), tool_router.clone()));
     let mcp = if settings.mcp.stateful {
         let service =
             StreamableHttpService::new(tools, LocalSessionManager::default().into(), mcp_config);

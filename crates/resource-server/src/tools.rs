@@ -40,11 +40,12 @@ pub struct WeatherRequest {
     pub city: String,
 }
 
-/// The MCP tool server; one per session.
+/// The MCP tool server; one per session (one per request in the stateless mode).
 #[derive(Debug, Clone)]
 pub struct McpTools {
     state: AppState,
-    tool_router: ToolRouter<Self>,
+    /// Built once by [`McpTools::shared_router`] and shared by every instance.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 /// The authenticated caller of `tool`, its scopes checked again; `None` when authorization
@@ -106,12 +107,17 @@ pub fn sample_weather(city: &str) -> serde_json::Value {
 
 #[tool_router]
 impl McpTools {
-    /// A tool server over the shared state.
-    pub fn new(state: AppState) -> Self {
-        Self {
-            state,
-            tool_router: Self::tool_router(),
-        }
+    /// The tool table, to build once and hand to every [`McpTools::new`]. rmcp's stateless
+    /// mode asks for a new server on every request, and building a router validates each
+    /// tool name into fresh hash maps: about a quarter of a stateless `tools/call`'s
+    /// instructions when it was rebuilt per request. The table is never changed after this.
+    pub fn shared_router() -> Arc<ToolRouter<Self>> {
+        Arc::new(Self::tool_router())
+    }
+
+    /// A tool server over the shared state and the shared tool table.
+    pub fn new(state: AppState, tool_router: Arc<ToolRouter<Self>>) -> Self {
+        Self { state, tool_router }
     }
 
     #[tool(description = "Who am I: the caller's subject, client id and granted scopes.")]

@@ -1,21 +1,40 @@
 //! The validation cache: token digest → validated identity, bounded in size, and never
 //! answering after the entry's deadline (at most the token's `exp`).
 //!
-//! Keys are SHA-256 digests, so the cache holds no token. The lock is a plain mutex held for
-//! a map lookup only, never across an `.await`.
+//! Keys are raw SHA-256 digests, so the cache holds no token. The store is
+//! [`quick_cache`]'s sharded concurrent cache: a hit is one shard read lock and one hash
+//! lookup; an insertion into a full shard evicts one entry chosen by its CLOCK-Pro policy
+//! (entries not read since they came in go first) in constant time, where a linear scan
+//! of every entry per miss would make a flood of fresh tokens cost O(size) each. Deadlines
+//! are checked against the caller's clock on every read, so an expired entry is never
+//! returned whatever the eviction policy keeps; it is removed when it is seen.
 
-#[allow(clippy::disallowed_types)] // process-internal map, never serialised
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use super::AuthContext;
 
+/// A cache key: the SHA-256 digest of the token.
+pub type Digest = [u8; 32];
+
+/// Shards get at least this many entries (below it, fewer shards).
+const MIN_SHARD_ENTRIES: usize = 32;
+
 /// A bounded cache of validated tokens.
-#[derive(Debug)]
 pub struct TokenCache {
-    #[allow(clippy::disallowed_types)] // process-internal map, never serialised
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Cache<Digest, Entry>,
     max_entries: usize,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("len", &self.entries.len())
+            .field("max_entries", &self.max_entries)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -25,49 +44,66 @@ struct Entry {
     valid_until: i64,
 }
 
+/// The shard count: four per core (as `quick_cache` picks by default), a power of two,
+/// halved until each shard holds at least [`MIN_SHARD_ENTRIES`].
+fn shards_for(max_entries: usize) -> usize {
+    let mut shards = std::thread::available_parallelism()
+        .map_or(4, |n| n.get() * 4)
+        .next_power_of_two();
+    while shards > 1 && max_entries / shards < MIN_SHARD_ENTRIES {
+        shards /= 2;
+    }
+    shards
+}
+
 impl TokenCache {
     /// A cache holding at most `max_entries` tokens.
     pub fn new(max_entries: usize) -> Self {
+        let max_entries = max_entries.max(1);
+        let shards = shards_for(max_entries);
+        // Each shard gets an equal share rounded *down*, so that the shards together never
+        // hold more than `max_entries` (at most `shards - 1` fewer).
+        let capacity = max_entries / shards * shards;
+        let options = OptionsBuilder::new()
+            .shards(shards)
+            .estimated_items_capacity(capacity)
+            .weight_capacity(u64::try_from(capacity).unwrap_or(u64::MAX))
+            .build();
+        let entries = match options {
+            Ok(options) => Cache::with_options(
+                options,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                Default::default(),
+            ),
+            // Every option above is set; `build` has nothing to reject.
+            Err(_) => Cache::new(capacity),
+        };
         Self {
-            entries: Mutex::new(Default::default()),
-            max_entries: max_entries.max(1),
+            entries,
+            max_entries,
         }
     }
 
     /// The identity cached for `digest`, if its deadline has not passed at `now`.
-    pub fn get(&self, digest: &str, now: i64) -> Option<Arc<AuthContext>> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(digest) {
-            Some(entry) if now < entry.valid_until => Some(entry.context.clone()),
-            Some(_) => {
-                entries.remove(digest);
-                None
-            }
-            None => None,
+    pub fn get(&self, digest: &Digest, now: i64) -> Option<Arc<AuthContext>> {
+        let entry = self.entries.get(digest)?;
+        if now < entry.valid_until {
+            return Some(entry.context);
         }
+        self.entries
+            .remove_if(digest, |entry| now >= entry.valid_until);
+        None
     }
 
     /// Caches `context` under `digest` until `valid_until` (exclusive). Entries whose
-    /// deadline is not after `now` are not stored. When full, expired entries go first,
-    /// then the entry closest to its deadline.
-    pub fn insert(&self, digest: String, context: Arc<AuthContext>, valid_until: i64, now: i64) {
+    /// deadline is not after `now` are not stored. A full cache makes room by evicting
+    /// one entry (the new one is always admitted).
+    pub fn insert(&self, digest: Digest, context: Arc<AuthContext>, valid_until: i64, now: i64) {
         if valid_until <= now {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.max_entries && !entries.contains_key(&digest) {
-            entries.retain(|_, e| now < e.valid_until);
-            if entries.len() >= self.max_entries {
-                let soonest = entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.valid_until)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = soonest {
-                    entries.remove(&k);
-                }
-            }
-        }
-        entries.insert(
+        self.entries.insert(
             digest,
             Entry {
                 context,
@@ -78,15 +114,12 @@ impl TokenCache {
 
     /// Forgets everything (after a key set change).
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.entries.clear();
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.entries.len()
     }
 
     /// Whether the cache is empty.
@@ -98,6 +131,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use mcp_auth_core::ScopeSet;
+    use mcp_auth_core::secret::sha256;
 
     use super::*;
 
@@ -110,39 +144,66 @@ mod tests {
         })
     }
 
+    fn key(name: &str) -> Digest {
+        sha256(name.as_bytes())
+    }
+
     #[test]
     fn entries_are_not_used_at_or_after_their_deadline() {
         let cache = TokenCache::new(10);
-        cache.insert("d".into(), context("a"), 100, 50);
-        assert!(cache.get("d", 99).is_some());
-        assert!(cache.get("d", 100).is_none());
+        cache.insert(key("d"), context("a"), 100, 50);
+        assert!(cache.get(&key("d"), 99).is_some());
+        assert!(cache.get(&key("d"), 100).is_none());
         assert!(cache.is_empty(), "an expired entry is dropped when seen");
     }
 
     #[test]
     fn already_expired_entries_are_not_stored() {
         let cache = TokenCache::new(10);
-        cache.insert("d".into(), context("a"), 50, 50);
+        cache.insert(key("d"), context("a"), 50, 50);
         assert!(cache.is_empty());
     }
 
     #[test]
-    fn size_is_bounded_and_expired_or_soonest_entries_go_first() {
+    fn size_is_bounded_and_a_new_entry_is_always_admitted() {
         let cache = TokenCache::new(2);
-        cache.insert("a".into(), context("a"), 100, 0);
-        cache.insert("b".into(), context("b"), 200, 0);
-        cache.insert("c".into(), context("c"), 300, 0);
+        cache.insert(key("a"), context("a"), 100, 0);
+        cache.insert(key("b"), context("b"), 200, 0);
+        cache.insert(key("c"), context("c"), 300, 0);
         assert_eq!(cache.len(), 2);
-        assert!(
-            cache.get("a", 1).is_none(),
-            "the soonest deadline was evicted"
-        );
-        assert!(cache.get("b", 1).is_some());
-        assert!(cache.get("c", 1).is_some());
-        // at time 250 `b` has expired: it goes, not `c`
-        cache.insert("d".into(), context("d"), 400, 250);
-        assert!(cache.get("c", 251).is_some());
-        assert!(cache.get("d", 251).is_some());
-        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(&key("c"), 1).unwrap().subject, "c");
+        // at time 250 whatever is left of `a` and `b` has expired: never answered
+        cache.insert(key("d"), context("d"), 400, 250);
+        assert!(cache.get(&key("a"), 251).is_none());
+        assert!(cache.get(&key("b"), 251).is_none());
+        assert_eq!(cache.get(&key("d"), 251).unwrap().subject, "d");
+        assert!(cache.len() <= 2);
+    }
+
+    #[test]
+    fn no_capacity_is_exceeded_whatever_the_shard_count() {
+        for max in [1, 2, 31, 33, 100, 257, 1_001, 10_000] {
+            let cache = TokenCache::new(max);
+            for i in 0..3 * max {
+                let name = i.to_string();
+                cache.insert(key(&name), context(&name), 1_000, 0);
+                assert_eq!(
+                    cache.get(&key(&name), 1).unwrap().subject,
+                    name,
+                    "max {max}: a new entry is admitted"
+                );
+                assert!(cache.len() <= max, "max {max}: {} entries", cache.len());
+            }
+            assert!(cache.len() * 2 >= max, "max {max}: the capacity is used");
+        }
+    }
+
+    #[test]
+    fn a_cleared_cache_answers_nothing() {
+        let cache = TokenCache::new(10);
+        cache.insert(key("a"), context("a"), 100, 0);
+        cache.clear();
+        assert!(cache.get(&key("a"), 1).is_none());
+        assert!(cache.is_empty());
     }
 }
