@@ -182,29 +182,42 @@ impl AppState {
     }
 }
 
-/// A seed user's password hash: given in the configuration, or being computed.
-enum PasswordHash {
+/// The argon2 hash a seed (user password or client secret) will be stored with: given in
+/// the configuration, or being computed on the blocking pool.
+enum SeedHash {
     Configured(String),
     Computing(tokio::task::JoinHandle<anyhow::Result<String>>),
 }
 
+impl SeedHash {
+    /// Starts the one argon2 run a configured plain secret costs: checking it against the
+    /// `stored` hash (kept when it still matches), or hashing it anew. Start-up waits for every
+    /// seed, so the runs go side by side.
+    fn compute(plain: &str, stored: Option<String>) -> Self {
+        let plain = plain.to_owned();
+        Self::Computing(tokio::task::spawn_blocking(move || match stored {
+            Some(stored) if verify_password(&plain, &stored) => Ok(stored),
+            _ => hash_password(&plain),
+        }))
+    }
+
+    async fn resolve(self) -> anyhow::Result<String> {
+        match self {
+            Self::Configured(hash) => Ok(hash),
+            Self::Computing(task) => task.await?,
+        }
+    }
+}
+
 async fn seed_users(settings: &Settings, store: &dyn Store) -> anyhow::Result<()> {
-    // A configured plain password costs one argon2 run (checking it against the stored hash,
-    // or hashing it anew). Start-up waits for all of them, so they run side by side on the
-    // blocking pool; the rows are written afterwards, in order.
+    // Every hash starts before the first is awaited; the rows are written afterwards, in order.
     let mut seeds = Vec::new();
     for seed in &settings.users {
         let existing = store.get_user_by_name(&seed.username).await?;
         let password_hash = match (&seed.password_hash, &seed.password) {
-            (Some(hash), _) => PasswordHash::Configured(hash.clone()),
+            (Some(hash), _) => SeedHash::Configured(hash.clone()),
             (None, Some(password)) => {
-                let password = password.clone();
-                let stored = existing.as_ref().map(|u| u.password_hash.clone());
-                PasswordHash::Computing(tokio::task::spawn_blocking(move || match stored {
-                    // Keep the stored hash when the configured password still matches it.
-                    Some(stored) if verify_password(&password, &stored) => Ok(stored),
-                    _ => hash_password(&password),
-                }))
+                SeedHash::compute(password, existing.as_ref().map(|u| u.password_hash.clone()))
             }
             (None, None) => continue,
         };
@@ -217,10 +230,7 @@ async fn seed_users(settings: &Settings, store: &dyn Store) -> anyhow::Result<()
                 |u| u.user_id.clone(),
             ),
             username: seed.username.clone(),
-            password_hash: match password_hash {
-                PasswordHash::Configured(hash) => hash,
-                PasswordHash::Computing(task) => task.await??,
-            },
+            password_hash: password_hash.resolve().await?,
             role: seed.role.clone(),
             scopes: seed.scopes.as_ref().map(|s| s.join(" ")),
             display_name: seed.display_name.clone(),
@@ -231,14 +241,22 @@ async fn seed_users(settings: &Settings, store: &dyn Store) -> anyhow::Result<()
 }
 
 async fn seed_clients(settings: &Settings, store: &dyn Store, now: i64) -> anyhow::Result<()> {
+    // As for users: every secret's argon2 run starts before the first is awaited.
+    let mut seeds = Vec::new();
     for seed in &settings.clients {
         let existing = store.get_client(&seed.client_id).await?;
-        let secret_hash = match &seed.client_secret {
+        let secret_hash = seed.client_secret.as_deref().map(|secret| {
+            SeedHash::compute(
+                secret,
+                existing.as_ref().and_then(|c| c.secret_hash.clone()),
+            )
+        });
+        seeds.push((seed, existing, secret_hash));
+    }
+    for (seed, existing, secret_hash) in seeds {
+        let secret_hash = match secret_hash {
+            Some(hash) => Some(hash.resolve().await?),
             None => None,
-            Some(secret) => match existing.as_ref().and_then(|c| c.secret_hash.clone()) {
-                Some(hash) if verify_password(secret, &hash) => Some(hash),
-                _ => Some(hash_password(secret)?),
-            },
         };
         let redirect_uris: Vec<String> = seed
             .redirect_uris

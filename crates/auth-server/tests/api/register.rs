@@ -269,6 +269,43 @@ async fn never_used_dynamic_clients_are_reaped() {
     );
 }
 
+/// A client's use is written at most hourly: a token request within the hour after the
+/// recorded use leaves `last_used_at` alone, the first one after it moves it.
+#[tokio::test]
+async fn client_use_is_recorded_at_most_hourly() {
+    let app = spawn_app().await;
+    let client = app.register_public().await;
+    let last_used = || async {
+        let record = app.state.store.get_client(&client).await.unwrap().unwrap();
+        record.last_used_at
+    };
+    assert_eq!(last_used().await, None);
+    let first_use = app.clock_now();
+    let tokens = app.tokens_for(&client, &[]).await;
+    assert_eq!(last_used().await, Some(first_use));
+
+    app.clock.advance(3599);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let r = app.refresh(&client, refresh).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        last_used().await,
+        Some(first_use),
+        "rewritten within the hour"
+    );
+
+    app.clock.advance(1);
+    let refresh = r.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.refresh(&client, &refresh).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(last_used().await, Some(first_use + 3600));
+}
+
 /// Oversized bodies are refused before parsing.
 #[tokio::test]
 async fn oversized_registration_bodies_are_refused() {
