@@ -1,12 +1,12 @@
 //! The `auth-server` binary: the `listening on` line, layered configuration from the
 //! environment, validation errors, graceful SIGTERM, and the admin subcommands.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::helpers::spawn_in;
+use crate::helpers::{spawn_in, spawn_listening};
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 
@@ -30,31 +30,19 @@ async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
         "issuer = \"http://from-file.example\"\n[dcr]\nenabled = false\n",
     )
     .unwrap();
-    let mut child = command(dir.path())
-        .env("AUTH_SERVER_CONFIG", &file)
-        .env("AUTH_SERVER_ISSUER", "http://auth.test.example:9000")
-        .env("AUTH_SERVER_TOKENS__ACCESS_TOKEN_TTL_SECONDS", "120")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    let (mut child, base) = spawn_listening(
+        command(dir.path())
+            .env("AUTH_SERVER_CONFIG", &file)
+            .env("AUTH_SERVER_ISSUER", "http://auth.test.example:9000")
+            .env("AUTH_SERVER_TOKENS__ACCESS_TOKEN_TTL_SECONDS", "120")
+            .stderr(Stdio::null()),
+    );
+    let metadata: Value = reqwest::get(format!("{base}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
-    let metadata: Value = reqwest::get(format!(
-        "http://{addr}/.well-known/oauth-authorization-server"
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
     assert_eq!(metadata["issuer"], "http://auth.test.example:9000");
     assert_eq!(
         metadata["token_endpoint"],
@@ -217,22 +205,12 @@ async fn logs_never_contain_secrets() {
     )
     .unwrap();
     let log_path = dir.path().join("server.log");
-    let mut child = command(dir.path())
-        .env("AUTH_SERVER_CONFIG", &file)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut child, base) = spawn_listening(
+        command(dir.path())
+            .env("AUTH_SERVER_CONFIG", &file)
+            .env("RUST_LOG", "debug")
+            .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap())),
+    );
     let http = crate::helpers::http_client();
     let p = crate::helpers::pkce();
     let redirect = "http://127.0.0.1:4444/callback";

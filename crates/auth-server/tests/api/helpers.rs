@@ -35,6 +35,28 @@ pub(crate) fn http_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Spawns `command` (the `auth-server` binary) with stdout piped and waits for its first
+/// line, `listening on http://<addr>`; returns the child and `http://<addr>`.
+pub(crate) fn spawn_listening(
+    command: &mut std::process::Command,
+) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let base = format!("http://{addr}");
+    (child, base)
+}
+
 /// Test defaults: auto-approve on (headless flows), a confidential and a public client.
 pub(crate) fn test_settings(dir: &Path) -> Settings {
     let mut s = Settings::defaults().unwrap();

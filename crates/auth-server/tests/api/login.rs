@@ -77,7 +77,7 @@ pub(crate) async fn get_with(app: &TestApp, jar: &Jar, path_and_query: &str) -> 
         .unwrap()
 }
 
-async fn post_with(
+pub(crate) async fn post_with(
     app: &TestApp,
     jar: &Jar,
     path: &str,
@@ -87,6 +87,28 @@ async fn post_with(
         .post(app.url(path))
         .header("cookie", jar.header())
         .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Answers the consent page `consent` with `decision` (`approve` or `deny`), posting its
+/// CSRF token and request back to `app`.
+pub(crate) async fn decide(
+    app: &TestApp,
+    jar: &Jar,
+    consent: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let form = [
+        ("csrf", hidden(consent, "csrf")),
+        ("request", hidden(consent, "request")),
+        ("decision", decision.to_owned()),
+    ];
+    app.http
+        .post(app.url("/authorize/consent"))
+        .header("cookie", jar.header())
+        .form(&form)
         .send()
         .await
         .unwrap()
@@ -177,17 +199,7 @@ async fn login_and_consent_issue_a_code_and_consent_is_remembered() {
     assert!(consent.contains(RESOURCE));
     assert!(consent.contains("mcp:tools"));
     assert!(consent.contains("Demo User"));
-    let r = post_with(
-        &app,
-        &jar,
-        "/authorize/consent",
-        &[
-            ("csrf", &hidden(&consent, "csrf")),
-            ("request", &hidden(&consent, "request")),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let r = decide(&app, &jar, &consent, "approve").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let q = query_of(r.headers()["location"].to_str().unwrap());
     assert_eq!(q["state"], "st&ate");
@@ -229,17 +241,7 @@ async fn denying_consent_returns_access_denied() {
     let mut jar = Jar::default();
     let p = pkce();
     let consent = sign_in(&app, &mut jar, &authorize_query(&p.challenge, "mcp:tools")).await;
-    let r = post_with(
-        &app,
-        &jar,
-        "/authorize/consent",
-        &[
-            ("csrf", &hidden(&consent, "csrf")),
-            ("request", &hidden(&consent, "request")),
-            ("decision", "deny"),
-        ],
-    )
-    .await;
+    let r = decide(&app, &jar, &consent, "deny").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let q = query_of(r.headers()["location"].to_str().unwrap());
     assert_eq!(q["error"], "access_denied");

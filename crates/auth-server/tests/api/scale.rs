@@ -2,7 +2,6 @@
 //! database (a fresh schema), driven over HTTP. Needs `TEST_DATABASE_URL`; without it the test
 //! prints `skipped: no TEST_DATABASE_URL` and passes.
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,25 +65,9 @@ impl Cluster {
     }
 
     fn start(&self) -> Instance {
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned();
-        Instance {
-            base: format!("http://{addr}"),
-            child,
-        }
+        let (child, base) =
+            crate::helpers::spawn_listening(self.command().stderr(Stdio::inherit()));
+        Instance { base, child }
     }
 
     async fn jwks(&self, at: &Instance) -> Value {
@@ -425,28 +408,13 @@ async fn two_instances_share_one_postgres_database() {
     admin.close().await;
 }
 
-async fn post_form(
-    app: &crate::helpers::TestApp,
-    jar: &crate::login::Jar,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .header("cookie", jar.header())
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Browser state needs no stickiness: the login page from A, the sign-in at B, the consent
 /// page from A, the approval at B, the code redeemed at A; then B knows the session and the
 /// remembered consent. Two in-process servers on one schema, no configured session secret
 /// (the generated one is shared through the database).
 #[tokio::test]
 async fn sessions_csrf_and_consent_work_across_instances() {
-    use crate::login::{Jar, authorize_query, get_with, hidden};
+    use crate::login::{Jar, authorize_query, decide, get_with, hidden, post_with};
     let Some(url) = crate::store::postgres_url() else {
         return;
     };
@@ -475,7 +443,7 @@ async fn sessions_csrf_and_consent_work_across_instances() {
     assert_eq!(r.status(), StatusCode::OK);
     jar.absorb(r.headers());
     let login = r.text().await.unwrap();
-    let r = post_form(
+    let r = post_with(
         &b,
         &jar,
         "/authorize/login",
@@ -498,17 +466,7 @@ async fn sessions_csrf_and_consent_work_across_instances() {
     assert_eq!(r.status(), StatusCode::OK);
     let consent = r.text().await.unwrap();
     assert!(consent.contains("Demo User"), "B's session is good at A");
-    let r = post_form(
-        &b,
-        &jar,
-        "/authorize/consent",
-        &[
-            ("csrf", &hidden(&consent, "csrf")),
-            ("request", &hidden(&consent, "request")),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let r = decide(&b, &jar, &consent, "approve").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let q = query_of(r.headers()["location"].to_str().unwrap());
     let t = a.redeem("public-client", &q["code"], &p.verifier).await;
