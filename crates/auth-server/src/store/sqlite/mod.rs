@@ -8,7 +8,6 @@
 //! committed state beside the writer without waiting, in microseconds. A write sent to a
 //! reader by mistake fails (`attempt to write a readonly database`); it never races.
 
-mod checkpointer;
 mod readers;
 mod roles;
 mod sql;
@@ -130,11 +129,8 @@ fn open_writer(path: &Path) -> anyhow::Result<Connection> {
     )
     .with_context(|| format!("could not open the SQLite database {}", path.display()))?;
     conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
-    // Checkpoints run on their own thread (`checkpointer.rs`), not inside the writer's
-    // commits.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-         PRAGMA wal_autocheckpoint = 0;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )?;
     conn.set_prepared_statement_cache_capacity(readers::STATEMENT_CACHE);
     migrate(&mut conn)?;

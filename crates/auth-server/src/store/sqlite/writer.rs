@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::checkpointer::Checkpointer;
 use crate::store::{StoreError, StoreResult};
 
 /// A job as the thread runs it: given the connection, it runs and replies by itself.
@@ -60,15 +59,13 @@ impl Writer {
         let path = path.to_owned();
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || {
-                match open(&path).and_then(|conn| Ok((conn, Checkpointer::start(&path)?))) {
-                    Ok((conn, checkpointer)) => {
-                        let _ = ready.send(Ok(()));
-                        serve(conn, &receiver, checkpointer);
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                    }
+            .spawn(move || match open(&path) {
+                Ok(conn) => {
+                    let _ = ready.send(Ok(()));
+                    serve(conn, &receiver);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
                 }
             })?;
         opened
@@ -158,23 +155,18 @@ fn transaction<T>(
     Ok(out)
 }
 
-/// The thread's loop: one job at a time until `Close` or until every handle is gone. WAL
-/// checkpoints run on the [`Checkpointer`]'s thread, except the last one, at close.
-fn serve(mut conn: Connection, receiver: &mpsc::Receiver<Message>, mut checkpointer: Checkpointer) {
+/// The thread's loop: one job at a time until `Close` or until every handle is gone.
+fn serve(mut conn: Connection, receiver: &mpsc::Receiver<Message>) {
     let mut closing = None;
     while let Ok(message) = receiver.recv() {
         match message {
-            Message::Job(job) => {
-                run(&mut conn, job);
-                checkpointer.committed();
-            }
+            Message::Job(job) => run(&mut conn, job),
             Message::Close(done) => {
                 closing = Some(done);
                 break;
             }
         }
     }
-    checkpointer.stop();
     // The last connection to close would checkpoint too, but a reader may still be open.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "could not checkpoint the SQLite WAL at close");
