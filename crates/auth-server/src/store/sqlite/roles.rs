@@ -3,7 +3,7 @@
 //! (`store/queries.rs`).
 
 use async_trait::async_trait;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 use super::SqliteStore;
 use super::sql::{execute, query_all, query_opt};
@@ -57,7 +57,7 @@ impl ClientRegistry for SqliteStore {
 
 /// Stores what a redemption or rotation issued (in its transaction).
 fn store_issued(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     refresh: Option<&RefreshTokenRecord>,
     predecessor: Option<&str>,
     access: &AccessTokenRecord,
@@ -76,7 +76,7 @@ fn store_issued(
 /// The whole redemption, in the writer's transaction: spend the code, create its grant and
 /// store the tokens; or, if it was spent, name the grant to revoke.
 fn redeem(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     code_digest: &str,
     now: i64,
     issued: &Issued,
@@ -162,7 +162,7 @@ struct RotationJob {
 
 impl RotationJob {
     /// The whole rotation, in the writer's transaction (see `Grants::rotate_refresh_token`).
-    fn run(&self, tx: &Transaction<'_>) -> StoreResult<Rotation> {
+    fn run(&self, tx: &Connection) -> StoreResult<Rotation> {
         let old = params![&self.old_digest];
         // A revoked grant's tokens are all spent.
         let Some(grant_revoked) = query_opt(tx, q::LOCK_GRANT_OF_REFRESH, &old, |r| {
@@ -199,7 +199,7 @@ impl RotationJob {
         Ok(Rotation::GraceReplay)
     }
 
-    fn store(&self, tx: &Transaction<'_>) -> StoreResult<()> {
+    fn store(&self, tx: &Connection) -> StoreResult<()> {
         store_issued(
             tx,
             Some(&self.successor),

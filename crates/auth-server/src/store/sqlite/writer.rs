@@ -1,24 +1,62 @@
 //! The writer thread: the one read-write connection, owned by a dedicated OS thread that
-//! runs whole transactions sent to it as closures.
+//! runs the transactions sent to it as closures.
 //!
 //! A store call that writes sends one job and awaits one reply, so a code redemption or a
 //! refresh rotation is one thread hand-off each way however many statements it runs (sqlx
 //! handed every statement, `BEGIN` and `COMMIT` included, to its connection thread and back).
 //! One writer also means no two write transactions ever compete for SQLite's write lock:
 //! jobs queue in the channel, in order, without sleeping in SQLite's busy handler.
+//!
+//! Group commit: the jobs waiting in the queue when the thread takes one (up to
+//! [`MAX_BATCH`]) run in one transaction, each under its own savepoint, and are answered
+//! after its `COMMIT`. A job that fails is rolled back to its savepoint alone; the others
+//! commit. Pages that several jobs touch (a table's last leaf, the B-tree interiors) are
+//! written to the WAL once per batch instead of once per job.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::store::{StoreError, StoreResult};
 
-/// A job as the thread runs it: given the connection, it runs and replies by itself.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// The most jobs one transaction takes from the queue.
+pub(super) const MAX_BATCH: usize = 64;
+
+/// Why a batch's transaction did not commit (told to each of its jobs).
+type BatchFailure = String;
+
+/// A job as the thread runs it. Given the open batch, it runs its statements under its
+/// savepoint and returns how to answer once the commit's outcome is known (`None` if it has
+/// answered already, or nobody waits). Given a failure (the transaction could not start),
+/// it answers with it without running.
+type Job = Box<dyn FnOnce(Result<&Batch<'_>, &BatchFailure>) -> Option<Answer> + Send>;
+
+/// Sends a job's reply once its batch committed (`Ok`) or failed.
+type Answer = Box<dyn FnOnce(Result<(), &BatchFailure>) + Send>;
+
+/// The open transaction of a batch.
+struct Batch<'c> {
+    conn: &'c Connection,
+    /// Set when a job's changes could not be rolled back to its savepoint: the whole
+    /// transaction must then be rolled back rather than commit them.
+    broken: Cell<bool>,
+}
+
+impl Batch<'_> {
+    /// Rolls back to (and releases) the savepoint of the job that just ran; on failure the
+    /// batch is broken.
+    fn undo_job(&self) {
+        if let Err(e) = self.conn.execute_batch("ROLLBACK TO job; RELEASE job") {
+            tracing::error!(error = %e, "could not roll a SQLite write job back");
+            self.broken.set(true);
+        }
+    }
+}
 
 enum Message {
     /// Run this job.
@@ -77,13 +115,14 @@ impl Writer {
         })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer thread: committed if `f`
-    /// returns `Ok`, rolled back otherwise (or if it panics). A job that waited longer than
-    /// the queue timeout, or whose caller stopped waiting, is not run.
+    /// Runs `f` on the writer thread inside a write transaction, under a savepoint of its
+    /// own: its changes commit if it returns `Ok`, and are rolled back otherwise (or if it
+    /// panics). The reply comes after the commit. A job that waited longer than the queue
+    /// timeout, or whose caller stopped waiting, is not run.
     pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = wrap(self.queue_timeout, Instant::now(), f, reply);
@@ -111,8 +150,8 @@ impl Writer {
 }
 
 /// The job the thread runs for `f`: skipped if its caller is gone, refused if it waited
-/// longer than `queue_timeout` since `queued_at`, otherwise run in a transaction; the outcome
-/// goes to `reply`.
+/// longer than `queue_timeout` since `queued_at`, otherwise run under a savepoint; the
+/// outcome goes to `reply` once the batch's commit is known.
 fn wrap<T, F>(
     queue_timeout: Duration,
     queued_at: Instant,
@@ -121,51 +160,88 @@ fn wrap<T, F>(
 ) -> Job
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
-    Box::new(move |conn| {
+    Box::new(move |batch| {
         if reply.is_closed() {
             // The caller is gone (its request was cancelled): nobody would learn the
             // outcome, so the job is dropped as if it had never been sent.
-            return;
+            return None;
         }
-        let outcome = if queued_at.elapsed() > queue_timeout {
-            Err(anyhow::anyhow!(
-                "the write waited more than {queue_timeout:?} for the SQLite writer"
-            )
-            .into())
-        } else {
-            transaction(conn, f)
+        let batch = match batch {
+            Ok(batch) if queued_at.elapsed() <= queue_timeout => batch,
+            Ok(_) => {
+                let _ = reply.send(Err(anyhow::anyhow!(
+                    "the write waited more than {queue_timeout:?} for the SQLite writer"
+                )
+                .into()));
+                return None;
+            }
+            Err(failure) => {
+                let _ = reply.send(Err(batch_failed(failure)));
+                return None;
+            }
         };
-        let _ = reply.send(outcome);
+        let outcome = savepoint(batch, f);
+        Some(Box::new(move |committed: Result<(), &BatchFailure>| {
+            let _ = reply.send(outcome.and_then(|value| {
+                committed.map_err(batch_failed)?;
+                Ok(value)
+            }));
+        }))
     })
+}
+
+fn batch_failed(failure: &BatchFailure) -> StoreError {
+    StoreError::Backend(anyhow::anyhow!(
+        "the SQLite write transaction failed: {failure}"
+    ))
 }
 
 fn closed() -> StoreError {
     StoreError::Backend(anyhow::anyhow!("the SQLite store is closed"))
 }
 
-fn transaction<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+/// Runs `f` under the savepoint `job`: released (kept in the transaction) if it returns
+/// `Ok`, rolled back otherwise.
+fn savepoint<T>(
+    batch: &Batch<'_>,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
+    batch.conn.prepare_cached("SAVEPOINT job")?.raw_execute()?;
+    let outcome = f(batch.conn);
+    if outcome.is_err() {
+        batch.undo_job();
+        return outcome;
+    }
+    if let Err(e) = batch
+        .conn
+        .prepare_cached("RELEASE job")
+        .and_then(|mut release| release.raw_execute())
+    {
+        batch.undo_job();
+        return Err(e.into());
+    }
+    outcome
 }
 
-/// The thread's loop: one job at a time until `Close` or until every handle is gone.
+/// The thread's loop: a batch at a time until `Close` or until every handle is gone.
 fn serve(mut conn: Connection, receiver: &mpsc::Receiver<Message>) {
     let mut closing = None;
-    while let Ok(message) = receiver.recv() {
-        match message {
-            Message::Job(job) => run(&mut conn, job),
-            Message::Close(done) => {
-                closing = Some(done);
-                break;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while closing.is_none() {
+        let Ok(message) = receiver.recv() else { break };
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Job(job) => batch.push(job),
+                Message::Close(done) => closing = Some(done),
+            }
+            if closing.is_none() && batch.len() < MAX_BATCH {
+                next = receiver.try_recv().ok();
             }
         }
+        run_batch(&mut conn, &mut batch);
     }
     // The last connection to close would checkpoint too, but a reader may still be open.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
@@ -179,16 +255,50 @@ fn serve(mut conn: Connection, receiver: &mpsc::Receiver<Message>) {
     }
 }
 
-/// Runs one job; a panic is contained (the caller sees its reply dropped) and whatever
-/// transaction it left open is rolled back, so the thread goes on serving.
-fn run(conn: &mut Connection, job: Job) {
-    if std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
-        tracing::error!("a SQLite write job panicked; its transaction was rolled back");
+/// Runs the jobs of `batch` (emptying it) in one `BEGIN IMMEDIATE` transaction, then answers
+/// each with the commit's outcome.
+fn run_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
+    if batch.is_empty() {
+        return;
     }
-    if !conn.is_autocommit()
-        && let Err(e) = conn.execute_batch("ROLLBACK")
-    {
-        tracing::error!(error = %e, "could not roll back after a failed SQLite write job");
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let failure = e.to_string();
+        for job in batch.drain(..) {
+            job(Err(&failure));
+        }
+        return;
+    }
+    let open = Batch {
+        conn,
+        broken: Cell::new(false),
+    };
+    let answers: Vec<Answer> = batch
+        .drain(..)
+        .filter_map(|job| run_contained(&open, job))
+        .collect();
+    let committed = if open.broken.get() {
+        Err("a job could not be rolled back alone, so the whole batch was".to_owned())
+    } else {
+        conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    };
+    if committed.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for answer in answers {
+        answer(committed.as_ref().map(|_| ()));
+    }
+}
+
+/// Runs one job; a panic is contained (its caller sees the reply dropped) and rolled back to
+/// the job's savepoint, so the batch and the thread go on.
+fn run_contained(batch: &Batch<'_>, job: Job) -> Option<Answer> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(batch)))) {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::error!("a SQLite write job panicked; its changes were rolled back");
+            batch.undo_job();
+            None
+        }
     }
 }
 
@@ -244,6 +354,48 @@ mod tests {
         assert_eq!(count(&w).await, 1, "the job's first insert was rolled back");
     }
 
+    /// Jobs queued together share one transaction but not their fate: the one that fails
+    /// half-way is rolled back alone, its neighbours before and after it commit.
+    #[tokio::test]
+    async fn jobs_of_one_batch_commit_or_fail_each_on_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir).await;
+        w.write(|tx| execute(tx, "INSERT INTO t (a) VALUES ($1)", &params!["taken"]))
+            .await
+            .unwrap();
+        // Hold the writer inside a job until every other job is queued behind it.
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let (reply, held) = oneshot::channel();
+        let wait = move |_: &Connection| gate.recv().map_err(|e| anyhow::Error::new(e).into());
+        w.send_raw(wrap(w.queue_timeout, Instant::now(), wait, reply));
+        let insert = |values: &'static [&'static str]| {
+            let (reply, answer) = oneshot::channel();
+            let job = move |tx: &Connection| {
+                for v in values {
+                    execute(tx, "INSERT INTO t (a) VALUES ($1)", &params![*v])?;
+                }
+                Ok(())
+            };
+            w.send_raw(wrap(w.queue_timeout, Instant::now(), job, reply));
+            answer
+        };
+        let (a, b, c) = (insert(&["a"]), insert(&["b", "taken"]), insert(&["c"]));
+        open_gate.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert!(a.await.unwrap().is_ok());
+        assert!(matches!(b.await.unwrap(), Err(StoreError::Conflict)));
+        assert!(c.await.unwrap().is_ok());
+        let rows = w
+            .write(|tx| {
+                crate::store::sqlite::sql::query_all(tx, "SELECT a FROM t ORDER BY a", &[], |r| {
+                    crate::store::queries::Row::text(r, "a")
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, ["a", "c", "taken"], "b's first insert went with it");
+    }
+
     /// A job that panics inside its transaction is contained: the caller gets an error, the
     /// transaction is rolled back and later jobs still run.
     #[tokio::test]
@@ -274,7 +426,7 @@ mod tests {
         let (reply, answer) = oneshot::channel();
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
-        let job = move |_: &Transaction<'_>| {
+        let job = move |_: &Connection| {
             flag.store(true, Ordering::SeqCst);
             Ok(())
         };
@@ -286,7 +438,7 @@ mod tests {
         let (reply, answer) = oneshot::channel::<StoreResult<()>>();
         drop(answer);
         let flag = ran.clone();
-        let job = move |_: &Transaction<'_>| {
+        let job = move |_: &Connection| {
             flag.store(true, Ordering::SeqCst);
             Ok(())
         };
