@@ -275,8 +275,11 @@ pub trait Grants: Send + Sync {
     async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>>;
     /// Revokes a grant with all its tokens. Idempotent.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()>;
-    /// Looks a refresh token up by digest.
-    async fn get_refresh_token(&self, digest: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Looks a refresh token up by digest, with its grant (one read: every use needs both).
+    async fn get_refresh_token(
+        &self,
+        digest: &str,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>>;
     /// Atomically marks `old_digest` rotated and stores `successor` and `access_token`,
     /// honouring the grace period (`grace_until` = the latest `rotated_at` still inside it is
     /// `now - grace`). Nothing is stored unless the result is `Rotated` or `GraceReplay`.

@@ -264,10 +264,10 @@ pub(super) const INSERT_REFRESH: &str =
 /// Stores an access token's record ([`access_params`]).
 pub(super) const INSERT_ACCESS: &str =
     "INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
-/// A refresh token by digest (`$1`).
-pub(super) const GET_REFRESH: &str =
-    "SELECT token_digest, grant_id, issued_at, expires_at, rotated_at, revoked_at
-     FROM refresh_tokens WHERE token_digest = $1";
+/// A refresh token by digest (`$1`) with its grant ([`refresh_and_grant_from_row`]).
+pub(super) const GET_REFRESH: &str = "SELECT r.token_digest, r.grant_id, r.issued_at, r.expires_at, r.rotated_at, r.revoked_at,
+       g.client_id, g.user_id, g.resource, g.scope, g.auth_time, g.created_at, g.revoked_at AS grant_revoked_at
+     FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.token_digest = $1";
 /// Locks the grant of refresh token `$1` (a no-op update) and returns its `revoked_at`:
 /// rotations and revocations of one family run one after the other on every backend
 /// (PostgreSQL: a row lock held to commit; SQLite: the write lock).
@@ -336,6 +336,11 @@ pub(super) fn access_params(t: &AccessTokenRecord) -> [Param<'_>; 3] {
 
 /// A grant from a [`GET_GRANT`] row.
 pub(super) fn grant_from_row(row: &impl Row) -> StoreResult<GrantRecord> {
+    grant_from_columns(row, "revoked_at")
+}
+
+/// A grant from `row`, its `revoked_at` read from column `revoked_at`.
+fn grant_from_columns(row: &impl Row, revoked_at: &str) -> StoreResult<GrantRecord> {
     Ok(GrantRecord {
         grant_id: row.text("grant_id")?,
         client_id: row.text("client_id")?,
@@ -344,20 +349,23 @@ pub(super) fn grant_from_row(row: &impl Row) -> StoreResult<GrantRecord> {
         scope: row.text("scope")?,
         auth_time: row.int("auth_time")?,
         created_at: row.int("created_at")?,
-        revoked_at: row.opt_int("revoked_at")?,
+        revoked_at: row.opt_int(revoked_at)?,
     })
 }
 
-/// A refresh token from a [`GET_REFRESH`] row. A revoked token is reported as rotated at
-/// its revocation time, so callers treat it as spent.
-pub(super) fn refresh_from_row(row: &impl Row) -> StoreResult<RefreshTokenRecord> {
-    Ok(RefreshTokenRecord {
+/// A refresh token and its grant from a [`GET_REFRESH`] row. A revoked token is reported as
+/// rotated at its revocation time, so callers treat it as spent.
+pub(super) fn refresh_and_grant_from_row(
+    row: &impl Row,
+) -> StoreResult<(RefreshTokenRecord, GrantRecord)> {
+    let token = RefreshTokenRecord {
         token_digest: row.text("token_digest")?,
         grant_id: row.text("grant_id")?,
         issued_at: row.int("issued_at")?,
         expires_at: row.int("expires_at")?,
         rotated_at: row.opt_int("rotated_at")?.or(row.opt_int("revoked_at")?),
-    })
+    };
+    Ok((token, grant_from_columns(row, "grant_revoked_at")?))
 }
 
 /// From an [`ACCESS_TOKEN_STATE`] row: whether the token is revoked (itself or through its

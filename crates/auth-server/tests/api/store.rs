@@ -222,6 +222,7 @@ async fn grants(store: &dyn Store) {
             .get_refresh_token("r1")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
@@ -244,6 +245,7 @@ async fn grants(store: &dyn Store) {
             .get_refresh_token("r2")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some(),
@@ -313,6 +315,12 @@ async fn grants(store: &dyn Store) {
     );
     store.revoke_grant("g1", 600).await.unwrap();
     store.revoke_grant("g1", 601).await.unwrap();
+    let (_, revoked) = store.get_refresh_token("r5").await.unwrap().unwrap();
+    assert_eq!(
+        revoked.revoked_at,
+        Some(600),
+        "the grant's revocation, with the token"
+    );
     assert_eq!(
         store.get_grant("g1").await.unwrap().unwrap().revoked_at,
         Some(600)
@@ -326,12 +334,20 @@ async fn grants(store: &dyn Store) {
             .get_refresh_token("r5")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
     );
     assert!(store.purge_tokens(20_000).await.unwrap() >= 1);
-    assert!(store.get_refresh_token("r5").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("r5")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
 }
 
 async fn consents_and_users(store: &dyn Store) {
@@ -438,6 +454,7 @@ async fn user_removal(store: &dyn Store) {
             .get_refresh_token("r-del")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
@@ -452,7 +469,14 @@ async fn user_removal(store: &dyn Store) {
 async fn lookups_and_round_trips(store: &dyn Store) {
     assert!(store.get_client("nobody").await.unwrap().is_none());
     assert!(store.get_grant("nothing").await.unwrap().is_none());
-    assert!(store.get_refresh_token("nothing").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("nothing")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
     assert!(store.get_user("nobody").await.unwrap().is_none());
     // upsert inserts when missing, and every field round-trips.
     let mut c = client("rt-client", ClientSource::MetadataDocument, 3);
@@ -554,7 +578,8 @@ async fn lookups_and_round_trips(store: &dyn Store) {
         (got.client_id.as_str(), got.scope.as_str(), got.revoked_at),
         ("c1", "mcp:tools", None)
     );
-    let got = store.get_refresh_token("rt-r").await.unwrap().unwrap();
+    // A refresh token comes with its whole grant.
+    let (got, its_grant) = store.get_refresh_token("rt-r").await.unwrap().unwrap();
     assert_eq!(
         (
             got.grant_id.as_str(),
@@ -563,6 +588,10 @@ async fn lookups_and_round_trips(store: &dyn Store) {
             got.rotated_at
         ),
         ("rt-g", 100, 10_000, None)
+    );
+    assert_eq!(
+        format!("{its_grant:?}"),
+        format!("{:?}", store.get_grant("rt-g").await.unwrap().unwrap())
     );
     // Users come back ordered by username.
     for (id, name) in [("u-z", "zed"), ("u-b", "bea")] {
@@ -663,7 +692,14 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
             .unwrap(),
         Rotation::Reused
     ));
-    assert!(store.get_refresh_token("rev-2").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("rev-2")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
 }
 
 /// Many concurrent presentations of one refresh token: exactly one rotation wins; with a
@@ -706,6 +742,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
                 .get_refresh_token(&format!("{first}-n{i}"))
                 .await
                 .unwrap()
+                .map(|(token, _)| token)
             {
                 live += usize::from(t.rotated_at.is_none());
             }
@@ -744,6 +781,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
             .get_refresh_token(&format!("{first}-n"))
             .await
             .unwrap()
+            .map(|(token, _)| token)
         {
             assert!(t.rotated_at.is_some(), "round {round}: successor revoked");
         }
@@ -890,7 +928,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
         CodeRedemption::Fresh(_)
     ));
     assert!(store.get_grant("g-iss").await.unwrap().is_some());
-    assert!(store.get_refresh_token("iss-r1").await.unwrap().is_some());
+    assert!(
+        store
+            .get_refresh_token("iss-r1")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_some()
+    );
     assert_eq!(
         store.access_token_revoked("iss-a1").await.unwrap(),
         Some((false, "g-iss".to_owned()))
@@ -902,7 +947,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         CodeRedemption::Replayed { .. }
     ));
-    assert!(store.get_refresh_token("iss-r2").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("iss-r2")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
     assert_eq!(store.access_token_revoked("iss-a2").await.unwrap(), None);
     // A rotation stores its successor and access token; a reuse (no grace) stores neither.
     let rotate = |successor: &str, jti: &str| {
@@ -917,7 +969,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         Rotation::Rotated
     ));
-    assert!(store.get_refresh_token("iss-r3").await.unwrap().is_some());
+    assert!(
+        store
+            .get_refresh_token("iss-r3")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_some()
+    );
     assert!(
         store
             .access_token_revoked("iss-a3")
@@ -933,7 +992,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         Rotation::Reused
     ));
-    assert!(store.get_refresh_token("iss-r4").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("iss-r4")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
     assert_eq!(store.access_token_revoked("iss-a4").await.unwrap(), None);
 }
 

@@ -146,9 +146,12 @@ impl Grants for PgStore {
         Ok(())
     }
 
-    async fn get_refresh_token(&self, digest: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+    async fn get_refresh_token(
+        &self,
+        digest: &str,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>> {
         fetch_opt(&self.pool, q::GET_REFRESH, &params![digest], |r| {
-            q::refresh_from_row(r)
+            q::refresh_and_grant_from_row(r)
         })
         .await
     }

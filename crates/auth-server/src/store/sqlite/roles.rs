@@ -231,10 +231,13 @@ impl Grants for SqliteStore {
             .await
     }
 
-    async fn get_refresh_token(&self, digest: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+    async fn get_refresh_token(
+        &self,
+        digest: &str,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>> {
         self.readers.read(|c| {
             query_opt(c, q::GET_REFRESH, &params![digest], |r| {
-                q::refresh_from_row(r)
+                q::refresh_and_grant_from_row(r)
             })
         })
     }
