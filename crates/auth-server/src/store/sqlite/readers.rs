@@ -101,3 +101,44 @@ fn open_reader(path: &Path) -> anyhow::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::queries::{Row as _, params};
+    use crate::store::sqlite::sql::{execute, query_opt};
+
+    fn readers(dir: &tempfile::TempDir) -> Readers {
+        let path = dir.path().join("r.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (a TEXT)")
+            .unwrap();
+        Readers::open(&path, 2).unwrap()
+    }
+
+    /// A reader gives up on a lock held elsewhere after the short timeout, never the
+    /// writer's ten seconds: it runs on a runtime thread.
+    #[test]
+    fn readers_wait_briefly_and_never_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = readers(&dir);
+        let timeout = readers
+            .read(|c| query_opt(c, "PRAGMA busy_timeout", &[], |r| r.int("timeout")))
+            .unwrap();
+        assert_eq!(
+            timeout.map(|ms| ms as u128),
+            Some(READER_BUSY_TIMEOUT.as_millis())
+        );
+        let write = readers.read(|c| execute(c, "INSERT INTO t (a) VALUES ($1)", &params!["x"]));
+        assert!(write.is_err(), "read-only");
+    }
+
+    /// After `close`, reads fail instead of opening new connections.
+    #[test]
+    fn closed_readers_refuse_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = readers(&dir);
+        readers.close();
+        assert!(readers.read(|_| Ok(())).is_err());
+    }
+}
