@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 
 use super::{
-    AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, GrantRecord,
-    RefreshTokenRecord, SigningKeyRecord, StoreResult, UserRecord,
+    AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, CodeRedemption,
+    GrantRecord, RefreshTokenRecord, SigningKeyRecord, StoreResult, UserRecord,
 };
 
 /// One bound parameter.
@@ -221,6 +221,33 @@ pub(super) fn code_params(c: &AuthorizationCodeRecord) -> [Param<'_>; 11] {
         c.auth_time,
         c.expires_at,
     ]
+}
+
+/// What a [`FIND_CODE`] row says: `Fresh` if the code was not redeemed yet, `Replayed`
+/// (with its grant) if it was.
+pub(super) fn code_state_from_row(row: &impl Row) -> StoreResult<CodeRedemption> {
+    let code = code_from_row(row)?;
+    Ok(match row.opt_int("redeemed_at")? {
+        Some(_) => CodeRedemption::Replayed {
+            grant_id: code.grant_id,
+        },
+        None => CodeRedemption::Fresh(Box::new(code)),
+    })
+}
+
+/// When [`SPEND_CODE`] spent nothing: `Replayed` if [`CODE_GRANT`] found the code's grant,
+/// `Unknown` if there is no such code.
+pub(super) fn replayed_or_unknown(grant_id: Option<String>) -> CodeRedemption {
+    match grant_id {
+        Some(grant_id) => CodeRedemption::Replayed { grant_id },
+        None => CodeRedemption::Unknown,
+    }
+}
+
+/// The row of a statement that always returns one (an upsert's `RETURNING`, a read after
+/// an insert): its absence is a backend failure.
+pub(super) fn expect_row<T>(row: Option<T>, statement: &str) -> StoreResult<T> {
+    row.ok_or_else(|| anyhow::anyhow!("no row returned by {statement}").into())
 }
 
 /// A code from a [`FIND_CODE`] or [`SPEND_CODE`] row.
@@ -506,6 +533,10 @@ pub(super) const RATE_LIMIT_HIT: &str = "INSERT INTO rate_limits (bucket, window
        hits = CASE WHEN rate_limits.window_start > $2 - $3 THEN rate_limits.hits + 1 ELSE 1 END,
        window_start = CASE WHEN rate_limits.window_start > $2 - $3 THEN rate_limits.window_start ELSE $2 END
      RETURNING hits, window_start";
+/// `(hits, window_start)` from a [`RATE_LIMIT_HIT`] row.
+pub(super) fn rate_limit_from_row(row: &impl Row) -> StoreResult<(i64, i64)> {
+    Ok((row.int("hits")?, row.int("window_start")?))
+}
 /// Deletes counters whose window started before `$1`.
 pub(super) const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE window_start < $1";
 /// Stores secret `$1` = `$2` (at `$3`) unless one exists.

@@ -70,16 +70,10 @@ impl AuthorizationCodes for PgStore {
 
     async fn find_code(&self, code_digest: &str) -> StoreResult<CodeRedemption> {
         let found = fetch_opt(&self.pool, q::FIND_CODE, &params![code_digest], |r| {
-            Ok((q::code_from_row(r)?, r.opt_int("redeemed_at")?))
+            q::code_state_from_row(r)
         })
         .await?;
-        Ok(match found {
-            None => CodeRedemption::Unknown,
-            Some((code, Some(_))) => CodeRedemption::Replayed {
-                grant_id: code.grant_id,
-            },
-            Some((code, None)) => CodeRedemption::Fresh(Box::new(code)),
-        })
+        Ok(found.unwrap_or(CodeRedemption::Unknown))
     }
 
     async fn redeem_code(
@@ -117,10 +111,7 @@ impl AuthorizationCodes for PgStore {
             r.text("grant_id")
         })
         .await?;
-        Ok(match grant {
-            Some(grant_id) => CodeRedemption::Replayed { grant_id },
-            None => CodeRedemption::Unknown,
-        })
+        Ok(q::replayed_or_unknown(grant))
     }
 
     async fn purge_codes(&self, before: i64) -> StoreResult<u64> {
@@ -338,10 +329,10 @@ impl RateLimits for PgStore {
             &self.pool,
             q::RATE_LIMIT_HIT,
             &params![bucket, now, window_seconds],
-            |r| Ok((r.int("hits")?, r.int("window_start")?)),
+            q::rate_limit_from_row,
         )
         .await?;
-        hit.ok_or_else(|| anyhow::anyhow!("the rate-limit upsert returned no row").into())
+        q::expect_row(hit, q::RATE_LIMIT_HIT)
     }
 
     async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
@@ -357,6 +348,6 @@ impl ServerSecrets for PgStore {
             r.text("value")
         })
         .await?;
-        value.ok_or_else(|| anyhow::anyhow!("the secret vanished after its insert").into())
+        q::expect_row(value, q::GET_SECRET)
     }
 }

@@ -101,10 +101,7 @@ fn redeem(
     let grant = query_opt(tx, q::CODE_GRANT, &params![code_digest], |r| {
         r.text("grant_id")
     })?;
-    Ok(match grant {
-        Some(grant_id) => CodeRedemption::Replayed { grant_id },
-        None => CodeRedemption::Unknown,
-    })
+    Ok(q::replayed_or_unknown(grant))
 }
 
 #[async_trait]
@@ -120,16 +117,10 @@ impl AuthorizationCodes for SqliteStore {
     async fn find_code(&self, code_digest: &str) -> StoreResult<CodeRedemption> {
         let found = self.readers.read(|c| {
             query_opt(c, q::FIND_CODE, &params![code_digest], |r| {
-                Ok((q::code_from_row(r)?, r.opt_int("redeemed_at")?))
+                q::code_state_from_row(r)
             })
         })?;
-        Ok(match found {
-            None => CodeRedemption::Unknown,
-            Some((code, Some(_))) => CodeRedemption::Replayed {
-                grant_id: code.grant_id,
-            },
-            Some((code, None)) => CodeRedemption::Fresh(Box::new(code)),
-        })
+        Ok(found.unwrap_or(CodeRedemption::Unknown))
     }
 
     async fn redeem_code(
@@ -425,11 +416,11 @@ impl RateLimits for SqliteStore {
                     tx,
                     q::RATE_LIMIT_HIT,
                     &params![&bucket, now, window_seconds],
-                    |r| Ok((r.int("hits")?, r.int("window_start")?)),
+                    |r| q::rate_limit_from_row(r),
                 )
             })
             .await?;
-        hit.ok_or_else(|| anyhow::anyhow!("the rate-limit upsert returned no row").into())
+        q::expect_row(hit, q::RATE_LIMIT_HIT)
     }
 
     async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
@@ -451,6 +442,6 @@ impl ServerSecrets for SqliteStore {
                 query_opt(tx, q::GET_SECRET, &params![&name], |r| r.text("value"))
             })
             .await?;
-        value.ok_or_else(|| anyhow::anyhow!("the secret vanished after its insert").into())
+        q::expect_row(value, q::GET_SECRET)
     }
 }
