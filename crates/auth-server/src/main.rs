@@ -118,7 +118,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::open(settings, Arc::new(SystemClock)).await?;
     tracing::info!(issuer = %state.settings.issuer, "auth-server ready");
     println!("listening on http://{local}");
-    auth_server::run(listener, state, shutdown_signal()).await
+    let store = state.store.clone();
+    let served = auth_server::run(listener, state, shutdown_signal()).await;
+    // SQLite: the writes already queued finish and the WAL is folded into the file.
+    store.close().await;
+    served
 }
 
 async fn user_add(

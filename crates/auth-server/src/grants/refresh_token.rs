@@ -23,10 +23,7 @@ pub async fn refresh(
     let now = state.clock.now();
     let presented = RefreshToken::new(form.require("refresh_token")?);
     let digest = presented.digest();
-    let Some(record) = state.store.get_refresh_token(&digest).await? else {
-        return Err(AppError::invalid_grant("unknown refresh token"));
-    };
-    let Some(grant) = state.store.get_grant(&record.grant_id).await? else {
+    let Some((record, grant)) = state.store.get_refresh_token(&digest).await? else {
         return Err(AppError::invalid_grant("unknown refresh token"));
     };
     if grant.client_id != client.client_id {

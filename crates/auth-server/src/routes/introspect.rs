@@ -56,20 +56,14 @@ async fn introspect_refresh(
     token: &str,
 ) -> Result<Option<IntrospectionResponse>, AppError> {
     let now = state.clock.now();
-    let Some(record) = state
+    let Some((record, grant)) = state
         .store
         .get_refresh_token(&RefreshToken::new(token).digest())
         .await?
     else {
         return Ok(None);
     };
-    if record.rotated_at.is_some() || record.expires_at <= now {
-        return Ok(None);
-    }
-    let Some(grant) = state.store.get_grant(&record.grant_id).await? else {
-        return Ok(None);
-    };
-    if grant.revoked_at.is_some() {
+    if record.rotated_at.is_some() || record.expires_at <= now || grant.revoked_at.is_some() {
         return Ok(None);
     }
     let username = state

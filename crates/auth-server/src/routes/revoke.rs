@@ -39,10 +39,8 @@ async fn post_revoke(
         ));
     }
     let digest = RefreshToken::new(token).digest();
-    if let Some(record) = state.store.get_refresh_token(&digest).await? {
-        if let Some(grant) = state.store.get_grant(&record.grant_id).await?
-            && grant.client_id == client.client_id
-        {
+    if let Some((_, grant)) = state.store.get_refresh_token(&digest).await? {
+        if grant.client_id == client.client_id {
             state.store.revoke_grant(&grant.grant_id, now).await?;
         }
     } else if let Some(claims) = verify_access_token(&state, token).await?

@@ -2,11 +2,13 @@
 //!
 //! The traits are dyn-compatible (`#[async_trait]`) and speak in plain records: ids are
 //! strings, times are Unix seconds, secrets arrive already digested (SHA-256, base64url), so a
-//! second SQL backend (PostgreSQL) is one more implementation of the same traits. The SQL in
-//! [`sqlite`] uses `$n` placeholders, `BIGINT` epoch seconds and `TEXT` ids for that reason.
+//! second SQL backend (PostgreSQL) is one more implementation of the same traits. Both
+//! backends run the same statements (`queries.rs`: `$n` placeholders, `BIGINT` epoch seconds,
+//! `TEXT` ids); [`sqlite`] runs them on rusqlite (one writer thread, readers inline),
+//! [`postgres`] on an sqlx pool.
 
 pub mod postgres;
-mod sql;
+mod queries;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -16,9 +18,11 @@ use async_trait::async_trait;
 /// Connection pool sizing (`database.max_connections`, `database.acquire_timeout_seconds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolOptions {
-    /// Connections in the pool.
+    /// Connections in the pool (SQLite: idle read-only connections kept; writes have one
+    /// connection of their own).
     pub max_connections: u32,
-    /// How long a caller waits for a free connection.
+    /// How long a caller waits for a free connection (SQLite: how long a write may wait in
+    /// the writer thread's queue before it is refused unrun).
     pub acquire_timeout: Duration,
 }
 
@@ -40,17 +44,6 @@ pub enum StoreError {
     /// The backend failed.
     #[error("storage backend: {0}")]
     Backend(#[from] anyhow::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e
-            && db.is_unique_violation()
-        {
-            return Self::Conflict;
-        }
-        Self::Backend(anyhow::Error::new(e))
-    }
 }
 
 /// Result alias for storage calls.
@@ -273,19 +266,20 @@ pub struct Issued {
     pub access_token: AccessTokenRecord,
 }
 
-/// Grants, refresh tokens and the access tokens issued from them.
+/// Grants, refresh tokens and the access tokens issued from them. Grants and tokens are
+/// created only by [`AuthorizationCodes::redeem_code`] and [`Grants::rotate_refresh_token`],
+/// in the transaction that spends the code or the token (tests seed them the same way).
 #[async_trait]
 pub trait Grants: Send + Sync {
-    /// Creates a grant.
-    async fn insert_grant(&self, grant: &GrantRecord) -> StoreResult<()>;
     /// Looks a grant up.
     async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>>;
     /// Revokes a grant with all its tokens. Idempotent.
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()>;
-    /// Stores a refresh token.
-    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
-    /// Looks a refresh token up by digest.
-    async fn get_refresh_token(&self, digest: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Looks a refresh token up by digest, with its grant (one read: every use needs both).
+    async fn get_refresh_token(
+        &self,
+        digest: &str,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>>;
     /// Atomically marks `old_digest` rotated and stores `successor` and `access_token`,
     /// honouring the grace period (`grace_until` = the latest `rotated_at` still inside it is
     /// `now - grace`). Nothing is stored unless the result is `Rotated` or `GraceReplay`.
@@ -297,8 +291,6 @@ pub trait Grants: Send + Sync {
         now: i64,
         grace_seconds: i64,
     ) -> StoreResult<Rotation>;
-    /// Records an issued access token.
-    async fn insert_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()>;
     /// Whether the access token was revoked (by itself or through its grant); `None` if the
     /// `jti` is unknown.
     async fn access_token_revoked(&self, jti: &str) -> StoreResult<Option<(bool, String)>>;
@@ -422,7 +414,8 @@ pub trait Lifecycle: Send + Sync {
     fn backend(&self) -> &'static str;
     /// The pool's size (`database.max_connections`).
     fn max_connections(&self) -> u32;
-    /// Closes the pool (SQLite: checkpoints the WAL).
+    /// Closes the pool (SQLite: the readers, then the writer thread after the writes already
+    /// queued, checkpointing the WAL into the database file). Later calls fail.
     async fn close(&self);
 }
 

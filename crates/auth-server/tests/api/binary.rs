@@ -19,7 +19,8 @@ fn command(data_dir: &std::path::Path) -> Command {
 }
 
 /// Defaults, then a file, then the environment: prints exactly `listening on http://<addr>` on
-/// stdout, serves the configured issuer, and exits cleanly on SIGTERM.
+/// stdout, serves the configured issuer, and exits cleanly on SIGTERM, with the SQLite WAL
+/// checkpointed into the database file.
 #[tokio::test]
 async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,6 +74,8 @@ async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(exit.success(), "{exit:?}");
+    let wal = std::fs::metadata(dir.path().join("auth-server.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the store was closed: nothing left in the WAL");
 }
 
 /// A bad value stops the start with the key and its environment variable named.

@@ -14,5 +14,6 @@ mod metadata;
 mod persistence;
 mod register;
 mod scale;
+mod sqlite_store;
 mod store;
 mod token;

@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use auth_server::store::postgres::PgStore;
 use auth_server::store::sqlite::SqliteStore;
 use auth_server::store::{
-    AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, CodeRedemption,
-    GrantRecord, Issued, RefreshTokenRecord, Rotation, SigningKeyRecord, Store, StoreError,
-    UserRecord,
+    AccessTokenRecord, AuthorizationCodeRecord, ClientRecord, ClientSource, CodeRedemption, Issued,
+    RefreshTokenRecord, Rotation, SigningKeyRecord, Store, StoreError, UserRecord,
 };
 
 fn client(id: &str, source: ClientSource, created_at: i64) -> ClientRecord {
@@ -72,6 +71,36 @@ fn refresh(digest: &str, grant_id: &str) -> RefreshTokenRecord {
         expires_at: 10_000,
         rotated_at: None,
     }
+}
+
+/// Seeds grant `grant_id` of `user_id` the way the server creates one: a code redeemed at 1
+/// (so `created_at` is 1), issuing the refresh token `refresh_digest` (if any) and the access
+/// token `jti`.
+async fn seed_grant(
+    store: &dyn Store,
+    grant_id: &str,
+    user_id: &str,
+    refresh_digest: Option<&str>,
+    jti: &str,
+) {
+    let mut seed = code(&format!("seed-{grant_id}"), grant_id);
+    seed.user_id = user_id.to_owned();
+    store.insert_code(&seed).await.unwrap();
+    let issued = Issued {
+        refresh_token: refresh_digest.map(|d| refresh(d, grant_id)),
+        access_token: AccessTokenRecord {
+            jti: jti.to_owned(),
+            grant_id: grant_id.to_owned(),
+            expires_at: 5_000,
+        },
+    };
+    assert!(matches!(
+        store
+            .redeem_code(&seed.code_digest, 1, &issued)
+            .await
+            .unwrap(),
+        CodeRedemption::Fresh(_)
+    ));
 }
 
 async fn clients(store: &dyn Store) {
@@ -167,29 +196,7 @@ async fn codes(store: Arc<dyn Store>) {
 }
 
 async fn grants(store: &dyn Store) {
-    let grant = GrantRecord {
-        grant_id: "g1".to_owned(),
-        client_id: "c1".to_owned(),
-        user_id: "u1".to_owned(),
-        resource: "http://localhost:8001/mcp".to_owned(),
-        scope: "mcp:tools".to_owned(),
-        auth_time: 1,
-        created_at: 1,
-        revoked_at: None,
-    };
-    store.insert_grant(&grant).await.unwrap();
-    store
-        .insert_refresh_token(&refresh("r1", "g1"))
-        .await
-        .unwrap();
-    store
-        .insert_access_token(&AccessTokenRecord {
-            jti: "j1".into(),
-            grant_id: "g1".into(),
-            expires_at: 5_000,
-        })
-        .await
-        .unwrap();
+    seed_grant(store, "g1", "u1", Some("r1"), "j1").await;
     assert_eq!(
         store.access_token_revoked("j1").await.unwrap(),
         Some((false, "g1".to_owned()))
@@ -215,6 +222,7 @@ async fn grants(store: &dyn Store) {
             .get_refresh_token("r1")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
@@ -237,6 +245,7 @@ async fn grants(store: &dyn Store) {
             .get_refresh_token("r2")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some(),
@@ -255,15 +264,15 @@ async fn grants(store: &dyn Store) {
             .unwrap(),
         Rotation::Reused
     ));
+    // j2: an access token of the grant that is never revoked by itself.
+    let j2 = AccessTokenRecord {
+        jti: "j2".into(),
+        grant_id: "g1".into(),
+        expires_at: 5_000,
+    };
     assert!(matches!(
         store
-            .rotate_refresh_token(
-                "r3",
-                &refresh("r5", "g1"),
-                &access_of(&refresh("r5", "g1")),
-                300,
-                0
-            )
+            .rotate_refresh_token("r3", &refresh("r5", "g1"), &j2, 300, 0)
             .await
             .unwrap(),
         Rotation::Rotated
@@ -300,16 +309,18 @@ async fn grants(store: &dyn Store) {
         store.access_token_revoked("j1").await.unwrap(),
         Some((true, "g1".to_owned()))
     );
-    store
-        .insert_access_token(&AccessTokenRecord {
-            jti: "j2".into(),
-            grant_id: "g1".into(),
-            expires_at: 5_000,
-        })
-        .await
-        .unwrap();
+    assert_eq!(
+        store.access_token_revoked("j2").await.unwrap(),
+        Some((false, "g1".to_owned()))
+    );
     store.revoke_grant("g1", 600).await.unwrap();
     store.revoke_grant("g1", 601).await.unwrap();
+    let (_, revoked) = store.get_refresh_token("r5").await.unwrap().unwrap();
+    assert_eq!(
+        revoked.revoked_at,
+        Some(600),
+        "the grant's revocation, with the token"
+    );
     assert_eq!(
         store.get_grant("g1").await.unwrap().unwrap().revoked_at,
         Some(600)
@@ -323,12 +334,20 @@ async fn grants(store: &dyn Store) {
             .get_refresh_token("r5")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
     );
     assert!(store.purge_tokens(20_000).await.unwrap() >= 1);
-    assert!(store.get_refresh_token("r5").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("r5")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
 }
 
 async fn consents_and_users(store: &dyn Store) {
@@ -417,31 +436,7 @@ async fn user_removal(store: &dyn Store) {
             .iter()
             .any(|u| u.username == "dave")
     );
-    store
-        .insert_grant(&GrantRecord {
-            grant_id: "g-del".into(),
-            client_id: "c1".into(),
-            user_id: "u-del".into(),
-            resource: "r".into(),
-            scope: "mcp:tools".into(),
-            auth_time: 1,
-            created_at: 1,
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
-    store
-        .insert_refresh_token(&refresh("r-del", "g-del"))
-        .await
-        .unwrap();
-    store
-        .insert_access_token(&AccessTokenRecord {
-            jti: "j-del".into(),
-            grant_id: "g-del".into(),
-            expires_at: 5_000,
-        })
-        .await
-        .unwrap();
+    seed_grant(store, "g-del", "u-del", Some("r-del"), "j-del").await;
     store
         .put_consent("u-del", "c1", "r", "mcp:tools", 1)
         .await
@@ -459,6 +454,7 @@ async fn user_removal(store: &dyn Store) {
             .get_refresh_token("r-del")
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
@@ -469,24 +465,18 @@ async fn user_removal(store: &dyn Store) {
     );
 }
 
-fn grant(id: &str) -> GrantRecord {
-    GrantRecord {
-        grant_id: id.to_owned(),
-        client_id: "c1".to_owned(),
-        user_id: "u1".to_owned(),
-        resource: "http://localhost:8001/mcp".to_owned(),
-        scope: "mcp:tools".to_owned(),
-        auth_time: 1,
-        created_at: 1,
-        revoked_at: None,
-    }
-}
-
 /// Lookups of unknown ids, full round trips, duplicate inserts.
 async fn lookups_and_round_trips(store: &dyn Store) {
     assert!(store.get_client("nobody").await.unwrap().is_none());
     assert!(store.get_grant("nothing").await.unwrap().is_none());
-    assert!(store.get_refresh_token("nothing").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("nothing")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
     assert!(store.get_user("nobody").await.unwrap().is_none());
     // upsert inserts when missing, and every field round-trips.
     let mut c = client("rt-client", ClientSource::MetadataDocument, 3);
@@ -511,7 +501,11 @@ async fn lookups_and_round_trips(store: &dyn Store) {
         store.insert_code(&k).await,
         Err(StoreError::Conflict)
     ));
-    let CodeRedemption::Fresh(got) = store.redeem_code("rt-code", 2, &tokens()).await.unwrap()
+    let rt_issued = Issued {
+        refresh_token: Some(refresh("rt-r", "rt-g")),
+        access_token: access_of(&refresh("rt-r", "rt-g")),
+    };
+    let CodeRedemption::Fresh(got) = store.redeem_code("rt-code", 2, &rt_issued).await.unwrap()
     else {
         panic!("fresh code")
     };
@@ -536,7 +530,7 @@ async fn lookups_and_round_trips(store: &dyn Store) {
             1_000
         )
     );
-    // Redemption created the code's grant; grants and refresh tokens are unique by id.
+    // Redemption created the code's grant and stored its tokens.
     let created = store.get_grant("rt-g").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -558,25 +552,34 @@ async fn lookups_and_round_trips(store: &dyn Store) {
             None
         )
     );
-    store.insert_grant(&grant("rt-g2")).await.unwrap();
+    // A redemption that fails half-way (its refresh token's digest is taken: Conflict)
+    // changes nothing: the code stays unspent, and no grant or access token is stored.
+    store.insert_code(&code("rt-code2", "rt-g2")).await.unwrap();
+    let clash = Issued {
+        refresh_token: Some(refresh("rt-r", "rt-g2")),
+        access_token: AccessTokenRecord {
+            jti: "rt-a2".into(),
+            grant_id: "rt-g2".into(),
+            expires_at: 10_000,
+        },
+    };
     assert!(matches!(
-        store.insert_grant(&grant("rt-g")).await,
+        store.redeem_code("rt-code2", 3, &clash).await,
         Err(StoreError::Conflict)
     ));
+    assert!(matches!(
+        store.find_code("rt-code2").await.unwrap(),
+        CodeRedemption::Fresh(_)
+    ));
+    assert!(store.get_grant("rt-g2").await.unwrap().is_none());
+    assert_eq!(store.access_token_revoked("rt-a2").await.unwrap(), None);
     let got = store.get_grant("rt-g").await.unwrap().unwrap();
     assert_eq!(
         (got.client_id.as_str(), got.scope.as_str(), got.revoked_at),
         ("c1", "mcp:tools", None)
     );
-    store
-        .insert_refresh_token(&refresh("rt-r", "rt-g"))
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.insert_refresh_token(&refresh("rt-r", "rt-g")).await,
-        Err(StoreError::Conflict)
-    ));
-    let got = store.get_refresh_token("rt-r").await.unwrap().unwrap();
+    // A refresh token comes with its whole grant.
+    let (got, its_grant) = store.get_refresh_token("rt-r").await.unwrap().unwrap();
     assert_eq!(
         (
             got.grant_id.as_str(),
@@ -585,6 +588,10 @@ async fn lookups_and_round_trips(store: &dyn Store) {
             got.rotated_at
         ),
         ("rt-g", 100, 10_000, None)
+    );
+    assert_eq!(
+        format!("{its_grant:?}"),
+        format!("{:?}", store.get_grant("rt-g").await.unwrap().unwrap())
     );
     // Users come back ordered by username.
     for (id, name) in [("u-z", "zed"), ("u-b", "bea")] {
@@ -611,7 +618,22 @@ async fn lookups_and_round_trips(store: &dyn Store) {
     sorted.sort();
     assert_eq!(names, sorted);
     // Purging removes grants left with no token and no code, and nothing live.
-    store.insert_grant(&grant("empty-g")).await.unwrap();
+    let mut short = code("empty-code", "empty-g");
+    short.expires_at = 20;
+    store.insert_code(&short).await.unwrap();
+    let brief = Issued {
+        refresh_token: None,
+        access_token: AccessTokenRecord {
+            jti: "empty-a".into(),
+            grant_id: "empty-g".into(),
+            expires_at: 30,
+        },
+    };
+    assert!(matches!(
+        store.redeem_code("empty-code", 10, &brief).await.unwrap(),
+        CodeRedemption::Fresh(_)
+    ));
+    assert_eq!(store.purge_codes(40).await.unwrap(), 1);
     store.purge_tokens(50).await.unwrap();
     assert!(store.get_grant("empty-g").await.unwrap().is_none());
     assert!(
@@ -655,11 +677,7 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
             Some(8)
         );
     }
-    store.insert_grant(&grant("g-rev")).await.unwrap();
-    store
-        .insert_refresh_token(&refresh("rev-1", "g-rev"))
-        .await
-        .unwrap();
+    seed_grant(store.as_ref(), "g-rev", "u1", Some("rev-1"), "rev-a").await;
     store.revoke_grant("g-rev", 20).await.unwrap();
     assert!(matches!(
         store
@@ -674,7 +692,14 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
             .unwrap(),
         Rotation::Reused
     ));
-    assert!(store.get_refresh_token("rev-2").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("rev-2")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
 }
 
 /// Many concurrent presentations of one refresh token: exactly one rotation wins; with a
@@ -682,12 +707,8 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
 async fn concurrent_rotation(store: Arc<dyn Store>) {
     for (round, grace) in [(0, 0), (1, 10), (2, 0), (3, 10)] {
         let g = format!("cg{round}");
-        store.insert_grant(&grant(&g)).await.unwrap();
         let first = format!("cr{round}");
-        store
-            .insert_refresh_token(&refresh(&first, &g))
-            .await
-            .unwrap();
+        seed_grant(store.as_ref(), &g, "u1", Some(&first), &format!("{g}-a")).await;
         let handles: Vec<_> = (0..6)
             .map(|i| {
                 let store = store.clone();
@@ -721,6 +742,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
                 .get_refresh_token(&format!("{first}-n{i}"))
                 .await
                 .unwrap()
+                .map(|(token, _)| token)
             {
                 live += usize::from(t.rotated_at.is_none());
             }
@@ -730,12 +752,8 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
     // A revocation racing a rotation: whatever the order, nothing of the family stays usable.
     for round in 0..5 {
         let g = format!("rr{round}");
-        store.insert_grant(&grant(&g)).await.unwrap();
         let first = format!("rr{round}-0");
-        store
-            .insert_refresh_token(&refresh(&first, &g))
-            .await
-            .unwrap();
+        seed_grant(store.as_ref(), &g, "u1", Some(&first), &format!("{g}-a")).await;
         let rotate = {
             let store = store.clone();
             let (g, first) = (g.clone(), first.clone());
@@ -763,6 +781,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
             .get_refresh_token(&format!("{first}-n"))
             .await
             .unwrap()
+            .map(|(token, _)| token)
         {
             assert!(t.rotated_at.is_some(), "round {round}: successor revoked");
         }
@@ -909,7 +928,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
         CodeRedemption::Fresh(_)
     ));
     assert!(store.get_grant("g-iss").await.unwrap().is_some());
-    assert!(store.get_refresh_token("iss-r1").await.unwrap().is_some());
+    assert!(
+        store
+            .get_refresh_token("iss-r1")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_some()
+    );
     assert_eq!(
         store.access_token_revoked("iss-a1").await.unwrap(),
         Some((false, "g-iss".to_owned()))
@@ -921,7 +947,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         CodeRedemption::Replayed { .. }
     ));
-    assert!(store.get_refresh_token("iss-r2").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("iss-r2")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
     assert_eq!(store.access_token_revoked("iss-a2").await.unwrap(), None);
     // A rotation stores its successor and access token; a reuse (no grace) stores neither.
     let rotate = |successor: &str, jti: &str| {
@@ -936,7 +969,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         Rotation::Rotated
     ));
-    assert!(store.get_refresh_token("iss-r3").await.unwrap().is_some());
+    assert!(
+        store
+            .get_refresh_token("iss-r3")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_some()
+    );
     assert!(
         store
             .access_token_revoked("iss-a3")
@@ -952,7 +992,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         Rotation::Reused
     ));
-    assert!(store.get_refresh_token("iss-r4").await.unwrap().is_none());
+    assert!(
+        store
+            .get_refresh_token("iss-r4")
+            .await
+            .unwrap()
+            .map(|(token, _)| token)
+            .is_none()
+    );
     assert_eq!(store.access_token_revoked("iss-a4").await.unwrap(), None);
 }
 

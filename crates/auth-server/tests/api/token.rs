@@ -668,6 +668,7 @@ async fn codes_and_refresh_tokens_are_stored_as_digests() {
             .get_refresh_token(&digest)
             .await
             .unwrap()
+            .map(|(token, _)| token)
             .is_some()
     );
 }
