@@ -23,23 +23,14 @@ async fn a_session_used_with_another_subjects_token_is_not_found() {
     assert!(!body.contains("result"), "{body}");
 
     let get = app
-        .http
-        .get(&app.mcp_url)
-        .bearer_auth(&bob)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .get_mcp(Some(&bob), Some(&session))
         .send()
         .await
         .unwrap();
     assert_eq!(get.status(), 404);
 
     let delete = app
-        .http
-        .delete(&app.mcp_url)
-        .bearer_auth(&bob)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .delete_mcp(Some(&bob), Some(&session))
         .send()
         .await
         .unwrap();
@@ -84,12 +75,7 @@ async fn an_sse_stream_ends_when_its_token_expires() {
     claims.exp = now() + 2;
     let short = key.sign_access_token(&claims).unwrap();
     let stream = app
-        .http
-        .get(&app.mcp_url)
-        .bearer_auth(&short)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .get_mcp(Some(&short), Some(&session))
         .send()
         .await
         .unwrap();
@@ -111,11 +97,7 @@ async fn deleting_a_session_forgets_its_binding() {
     let session = app.open_session(&alice).await;
     assert_eq!(app.state.sessions.len(), 1);
     let delete = app
-        .http
-        .delete(&app.mcp_url)
-        .bearer_auth(&alice)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .delete_mcp(Some(&alice), Some(&session))
         .send()
         .await
         .unwrap();
