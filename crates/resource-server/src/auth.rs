@@ -39,6 +39,7 @@ use mcp_auth_core::{OAuthErrorCode, ScopeSet};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::json;
 
+use crate::sessions::Binding;
 use crate::settings::ToolPolicy;
 use crate::state::AppState;
 use crate::transport::{self, MCP_SESSION_ID};
@@ -442,19 +443,26 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
     }
 
     // 6. The session belongs to this subject. In stateless mode rmcp issues no session id
-    //    and ignores one sent anyway, so there is nothing to bind or check.
-    let stateful = settings.mcp.stateful;
+    //    and ignores one sent anyway, so there is nothing to bind or check. A session bound
+    //    to nobody (unknown, deleted, or evicted from the full binding table) gets the same
+    //    404: a session whose binding is gone is never open to any subject.
     let session_id = request
         .headers()
         .get(&MCP_SESSION_ID)
-        .filter(|_| stateful)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(id) = &session_id
-        && state.sessions.check(id, &auth.subject) == crate::sessions::Binding::Other
-    {
-        tracing::warn!(subject = %auth.subject, "refused a session created by another subject");
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+        .filter(|_| settings.mcp.stateful)
+        .cloned();
+    if let Some(id) = &session_id {
+        let binding = id.to_str().map_or(Binding::Unknown, |id| {
+            state.sessions.check(id, &auth.subject)
+        });
+        match binding {
+            Binding::Same => {}
+            Binding::Other => {
+                tracing::warn!(subject = %auth.subject, "refused a session created by another subject");
+                return session_not_found();
+            }
+            Binding::Unknown => return session_not_found(),
+        }
     }
 
     // 7. Per-tool scopes.
@@ -497,7 +505,7 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
         response = end_stream_after(response, Duration::from_secs(remaining.unsigned_abs()));
     }
     match &session_id {
-        None if !stateful => {}
+        None if !settings.mcp.stateful => {}
         None => {
             if response.status().is_success()
                 && let Some(new_id) = response
@@ -505,17 +513,22 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
                     .get(&MCP_SESSION_ID)
                     .and_then(|v| v.to_str().ok())
             {
-                state.sessions.bind(new_id.to_owned(), auth.subject.clone());
+                state.sessions.bind(new_id, &auth.subject);
             }
         }
         Some(id) => {
             let deleted = method == Method::DELETE && response.status().is_success();
             if deleted || response.status() == StatusCode::NOT_FOUND {
-                state.sessions.unbind(id);
+                state.sessions.unbind(id.to_str().unwrap_or_default());
             }
         }
     }
     response
+}
+
+/// 404 for a session this subject may not use: the answer rmcp gives an unknown session.
+fn session_not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
 /// The guard when `dev.disable_authorization` is on (loopback only, benchmarks and

@@ -106,3 +106,27 @@ async fn deleting_a_session_forgets_its_binding() {
     let response = app.call_tool(&alice, &session, "whoami", json!({})).await;
     assert_eq!(response.status(), 404);
 }
+
+/// A live session whose binding is gone (as after an eviction from the full binding table)
+/// is answered 404 for every subject, its creator included: it is never served unbound,
+/// where any valid token could use it.
+#[tokio::test]
+async fn a_session_without_a_binding_is_not_found_for_anyone() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let app = spawn_app(&test_as, |_| {}).await;
+    let alice = app.token(&key, "alice", "mcp:tools");
+    let bob = app.token(&key, "bob", "mcp:tools");
+    let session = app.open_session(&alice).await;
+    app.state.sessions.unbind(&session);
+    for token in [&alice, &bob] {
+        let response = app.call_tool(token, &session, "whoami", json!({})).await;
+        assert_eq!(response.status(), 404);
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("result"), "{body}");
+    }
+    // the client's way out: a new session
+    let session = app.open_session(&alice).await;
+    let response = app.call_tool(&alice, &session, "whoami", json!({})).await;
+    assert_eq!(response.status(), 200);
+}
