@@ -33,7 +33,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -158,13 +157,9 @@ pub async fn run(
         })
     };
     let router = app(state);
-    // TCP_NODELAY: a response written in two parts must not wait ~40 ms for the client's
-    // delayed ACK (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // TCP_NODELAY: a response written in two parts must not wait for the delayed ACK.
     let result = axum::serve(
-        listener,
+        mcp_auth_serve::nodelay(listener),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)

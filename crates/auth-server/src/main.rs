@@ -87,28 +87,6 @@ enum KeyCommand {
     List,
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
-}
-
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = format!("{}:{}", settings.http.host, settings.http.port);
     let listener = TcpListener::bind(&addr)
@@ -119,7 +97,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(issuer = %state.settings.issuer, "auth-server ready");
     println!("listening on http://{local}");
     let store = state.store.clone();
-    let served = auth_server::run(listener, state, shutdown_signal()).await;
+    let served = auth_server::run(listener, state, mcp_auth_serve::shutdown_signal()).await;
     // SQLite: the writes already queued finish and the WAL is folded into the file.
     store.close().await;
     served

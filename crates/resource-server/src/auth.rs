@@ -39,6 +39,7 @@ use mcp_auth_core::{OAuthErrorCode, ScopeSet};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::json;
 
+use crate::sessions::Binding;
 use crate::settings::ToolPolicy;
 use crate::state::AppState;
 use crate::transport::{self, MCP_SESSION_ID};
@@ -79,26 +80,37 @@ pub fn challenge_response(status: StatusCode, challenge: &BearerChallenge) -> Re
 
 /// What the `Authorization` header and query string hold.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Credential {
+pub enum Credential<'a> {
     /// No bearer credential (no header, or another scheme).
     None,
-    /// A bearer token.
-    Bearer(String),
+    /// A bearer token, borrowed from the header.
+    Bearer(&'a str),
     /// A malformed request (400 `invalid_request`), with the reason.
     Malformed(&'static str),
 }
 
+/// Whether `b` may stand in the body of an RFC 6750 §2.1 `b64token`: `ALPHA / DIGIT / "-" /
+/// "." / "_" / "~" / "+" / "/"` (the trailing `"="`s are handled apart). Comparisons only,
+/// no branch and no table, so that a loop over a token compiles to SIMD.
+const fn is_b64token_byte(b: u8) -> bool {
+    let alpha = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    let dash_dot_slash = b.wrapping_sub(b'-') < 3;
+    alpha | digit | dash_dot_slash | (b == b'_') | (b == b'~') | (b == b'+')
+}
+
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+/// The answers for every byte are and-ed with no early exit: a token (some 700 bytes for a
+/// JWT) is checked 16 bytes at a time, without a branch per byte.
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    !body.is_empty() && body.iter().fold(true, |ok, &b| ok & is_b64token_byte(b))
 }
 
 /// Reads the credential of a request (RFC 6750 §2: header only; MCP forbids the query).
-pub fn credential(request: &Request) -> Credential {
+/// The token is borrowed from the header, not copied.
+pub fn credential(request: &Request) -> Credential<'_> {
     if let Some(query) = request.uri().query()
         && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
     {
@@ -113,19 +125,31 @@ pub fn credential(request: &Request) -> Credential {
     if values.next().is_some() {
         return Credential::Malformed("more than one Authorization header");
     }
-    let Ok(value) = value.to_str() else {
-        return Credential::Malformed("the Authorization header is not visible ASCII");
+    let bytes = value.as_bytes();
+    let (scheme, rest) = match bytes.iter().position(|&b| b == b' ') {
+        Some(space) => (&bytes[..space], &bytes[space + 1..]),
+        None => (bytes, &[][..]),
     };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let not_visible_ascii = || value.to_str().is_err();
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        if not_visible_ascii() {
+            return Credential::Malformed("the Authorization header is not visible ASCII");
+        }
         // Another scheme carries no bearer credential: challenge without an error.
         return Credential::None;
     }
-    let token = rest.trim_start_matches(' ');
-    if !is_b64token(token) {
-        return Credential::Malformed("the Bearer credential is malformed");
+    let start = rest.iter().take_while(|&&b| b == b' ').count();
+    let token = &rest[start..];
+    // A b64token is ASCII, so the conversion cannot fail once the check passed.
+    if is_b64token(token)
+        && let Ok(token) = std::str::from_utf8(token)
+    {
+        return Credential::Bearer(token);
     }
-    Credential::Bearer(token.to_owned())
+    if not_visible_ascii() {
+        return Credential::Malformed("the Authorization header is not visible ASCII");
+    }
+    Credential::Malformed("the Bearer credential is malformed")
 }
 
 /// The scopes a JSON-RPC body needs: the union over its `tools/call`s (a batch may hold
@@ -393,7 +417,7 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
     };
 
     // 4. The token.
-    let auth: Arc<AuthContext> = match state.validator.validate(&token).await {
+    let auth: Arc<AuthContext> = match state.validator.validate(token).await {
         Ok(auth) => auth,
         Err(TokenError::Invalid(reason)) => {
             tracing::info!(reason = %reason, "rejected an access token");
@@ -412,7 +436,6 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
             return response;
         }
     };
-    drop(token);
 
     // 5. The protocol version.
     if let Err(response) = transport::check_protocol_version(request.headers()) {
@@ -420,19 +443,26 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
     }
 
     // 6. The session belongs to this subject. In stateless mode rmcp issues no session id
-    //    and ignores one sent anyway, so there is nothing to bind or check.
-    let stateful = settings.mcp.stateful;
+    //    and ignores one sent anyway, so there is nothing to bind or check. A session bound
+    //    to nobody (unknown, deleted, or evicted from the full binding table) gets the same
+    //    404: a session whose binding is gone is never open to any subject.
     let session_id = request
         .headers()
         .get(&MCP_SESSION_ID)
-        .filter(|_| stateful)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(id) = &session_id
-        && state.sessions.check(id, &auth.subject) == crate::sessions::Binding::Other
-    {
-        tracing::warn!(subject = %auth.subject, "refused a session created by another subject");
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+        .filter(|_| settings.mcp.stateful)
+        .cloned();
+    if let Some(id) = &session_id {
+        let binding = id.to_str().map_or(Binding::Unknown, |id| {
+            state.sessions.check(id, &auth.subject)
+        });
+        match binding {
+            Binding::Same => {}
+            Binding::Other => {
+                tracing::warn!(subject = %auth.subject, "refused a session created by another subject");
+                return session_not_found();
+            }
+            Binding::Unknown => return session_not_found(),
+        }
     }
 
     // 7. Per-tool scopes.
@@ -475,7 +505,7 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
         response = end_stream_after(response, Duration::from_secs(remaining.unsigned_abs()));
     }
     match &session_id {
-        None if !stateful => {}
+        None if !settings.mcp.stateful => {}
         None => {
             if response.status().is_success()
                 && let Some(new_id) = response
@@ -483,17 +513,22 @@ pub async fn mcp_guard(State(state): State<AppState>, request: Request, next: Ne
                     .get(&MCP_SESSION_ID)
                     .and_then(|v| v.to_str().ok())
             {
-                state.sessions.bind(new_id.to_owned(), auth.subject.clone());
+                state.sessions.bind(new_id, &auth.subject);
             }
         }
         Some(id) => {
             let deleted = method == Method::DELETE && response.status().is_success();
             if deleted || response.status() == StatusCode::NOT_FOUND {
-                state.sessions.unbind(id);
+                state.sessions.unbind(id.to_str().unwrap_or_default());
             }
         }
     }
     response
+}
+
+/// 404 for a session this subject may not use: the answer rmcp gives an unknown session.
+fn session_not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
 /// The guard when `dev.disable_authorization` is on (loopback only, benchmarks and
@@ -540,11 +575,11 @@ mod tests {
         assert_eq!(credential(&request("/mcp", &[])), Credential::None);
         assert_eq!(
             credential(&request("/mcp", &["Bearer abc.def-ghi_~+/=="])),
-            Credential::Bearer("abc.def-ghi_~+/==".into())
+            Credential::Bearer("abc.def-ghi_~+/==")
         );
         assert_eq!(
             credential(&request("/mcp", &["bearer abc"])),
-            Credential::Bearer("abc".into())
+            Credential::Bearer("abc")
         );
         assert_eq!(
             credential(&request("/mcp", &["Basic dXNlcjpwYXNz"])),
@@ -577,6 +612,70 @@ mod tests {
             credential(&request("/mcp?x=1&access_token=abc", &["Bearer abc"])),
             Credential::Malformed(_)
         ));
+    }
+
+    /// RFC 6750 §2.1 `b64token`, written as the grammar reads.
+    fn b64token_by_the_grammar(s: &[u8]) -> bool {
+        let body_char = |b: &u8| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        };
+        let body_len = s.iter().take_while(|b| body_char(b)).count();
+        body_len > 0 && s[body_len..].iter().all(|&b| b == b'=')
+    }
+
+    #[test]
+    fn the_b64token_check_follows_the_grammar_for_every_byte() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"=".to_vec(),
+            b"==".to_vec(),
+            b"a=".to_vec(),
+            b"a==".to_vec(),
+            b"a=b".to_vec(),
+            b"=a".to_vec(),
+        ];
+        for b in 0..=u8::MAX {
+            cases.push(vec![b]);
+            cases.push(vec![b'a', b, b'z']);
+            cases.push(vec![b'a', b, b'=']);
+            cases.push(vec![b'a', b'=', b]);
+        }
+        for case in &cases {
+            assert_eq!(
+                is_b64token(case),
+                b64token_by_the_grammar(case),
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+    }
+
+    #[test]
+    fn the_bearer_token_is_borrowed_from_the_header() {
+        let request = request("/mcp", &["Bearer  abc.def"]);
+        let header = request.headers()[header::AUTHORIZATION]
+            .as_bytes()
+            .as_ptr_range();
+        let Credential::Bearer(token) = credential(&request) else {
+            panic!("a bearer token");
+        };
+        assert_eq!(token, "abc.def");
+        assert!(header.contains(&token.as_ptr()), "no copy");
+    }
+
+    #[test]
+    fn a_header_that_is_not_visible_ascii_is_named_as_such() {
+        for raw in [&b"Bearer abc\xff"[..], b"Basic \xffabc", b"Bearer\xff abc"] {
+            let mut request = request("/mcp", &[]);
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, HeaderValue::from_bytes(raw).unwrap());
+            assert_eq!(
+                credential(&request),
+                Credential::Malformed("the Authorization header is not visible ASCII"),
+                "{raw:?}"
+            );
+        }
     }
 
     fn policy() -> ToolPolicy {

@@ -29,7 +29,6 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware;
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -151,12 +150,8 @@ pub async fn run(
     }
     let cancellation = state.cancellation.clone();
     let app = app(state);
-    // TCP_NODELAY: an SSE answer leaves in two writes (the priming event, then the message);
-    // with Nagle the second waited for the client's delayed ACK, ~40 ms per request.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
+    // TCP_NODELAY: an SSE answer leaves in two writes (the priming event, then the message).
+    axum::serve(mcp_auth_serve::nodelay(listener), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             cancellation.cancel();

@@ -1,7 +1,6 @@
 //! Shared state of the resource server.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mcp_auth_core::{Clock, well_known};
 use tokio_util::sync::CancellationToken;
@@ -13,10 +12,7 @@ use crate::validation::introspection::IntrospectionValidator;
 use crate::validation::jwt::JwtValidator;
 use crate::validation::{Backend, TokenValidator};
 
-/// How long an idle session binding is kept once the table is full (rmcp's own session
-/// keep-alive is 5 minutes).
-const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
-/// The binding table's size before idle entries are dropped.
+/// The most session bindings held; a bind beyond evicts one not used lately.
 const MAX_SESSIONS: usize = 10_000;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -95,7 +91,7 @@ impl AppState {
         Ok(Self {
             settings: Arc::new(settings),
             validator: Arc::new(validator),
-            sessions: Arc::new(SessionBindings::new(SESSION_IDLE, MAX_SESSIONS)),
+            sessions: Arc::new(SessionBindings::new(MAX_SESSIONS)),
             resource_metadata_url: Arc::new(resource_metadata_url),
             cancellation: CancellationToken::new(),
             clock,

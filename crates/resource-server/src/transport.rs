@@ -50,46 +50,47 @@ pub fn jsonrpc_error(status: StatusCode, message: impl Into<String>) -> Response
         .into_response()
 }
 
-/// Splits an authority (`host[:port]`, `[v6][:port]`) into a lowercase host and a port.
-fn split_authority(authority: &str) -> (String, Option<u16>) {
+/// Splits an authority (`host[:port]`, `[v6][:port]`) into a host and a port, borrowed:
+/// hosts are compared without regard to ASCII case, so nothing is lowercased or copied.
+fn split_authority(authority: &str) -> (&str, Option<u16>) {
     let authority = authority.trim();
     if let Some(rest) = authority.strip_prefix('[') {
         if let Some((host, after)) = rest.split_once(']') {
             let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-            return (host.to_ascii_lowercase(), port);
+            return (host, port);
         }
-        return (authority.to_ascii_lowercase(), None);
+        return (authority, None);
     }
     // An unbracketed IPv6 literal (only in configuration) has more than one colon.
-    if authority.matches(':').count() > 1 {
-        return (authority.to_ascii_lowercase(), None);
+    if authority.bytes().filter(|&b| b == b':').count() > 1 {
+        return (authority, None);
     }
     match authority.rsplit_once(':') {
         Some((host, port)) => match port.parse() {
-            Ok(port) => (host.to_ascii_lowercase(), Some(port)),
-            Err(_) => (authority.to_ascii_lowercase(), None),
+            Ok(port) => (host, Some(port)),
+            Err(_) => (authority, None),
         },
-        None => (authority.to_ascii_lowercase(), None),
+        None => (authority, None),
     }
 }
 
 /// Whether the request's `Host` (or HTTP/2 `:authority`) is allowed. An allow-list entry
-/// without a port matches any port.
+/// without a port matches any port. Allocates nothing.
 pub fn host_is_allowed(allowed: &[String], headers: &HeaderMap, uri: &Uri) -> bool {
     let authority = match headers.get(header::HOST) {
         Some(value) => match value.to_str() {
-            Ok(v) => v.to_owned(),
+            Ok(v) => v,
             Err(_) => return false,
         },
         None => match uri.authority() {
-            Some(a) => a.as_str().to_owned(),
+            Some(a) => a.as_str(),
             None => return false,
         },
     };
-    let (host, port) = split_authority(&authority);
+    let (host, port) = split_authority(authority);
     allowed.iter().any(|entry| {
         let (allowed_host, allowed_port) = split_authority(entry);
-        allowed_host == host && (allowed_port.is_none() || allowed_port == port)
+        allowed_host.eq_ignore_ascii_case(host) && (allowed_port.is_none() || allowed_port == port)
     })
 }
 
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn hosts_match_with_any_port_unless_a_port_is_configured() {
-        let list = allowed(&["localhost", "127.0.0.1:8001", "::1"]);
+        let list = allowed(&["localhost", "127.0.0.1:8001", "::1", "MCP.Example.com"]);
         let uri = Uri::from_static("/mcp");
         let ok = |h: &'static str| host_is_allowed(&list, &headers(&[("host", h)]), &uri);
         assert!(ok("localhost"));
@@ -226,6 +227,12 @@ mod tests {
         assert!(ok("[::1]:8001"));
         assert!(!ok("evil.example.com"));
         assert!(!ok("localhost.evil.example.com"));
+        assert!(
+            ok("mcp.example.COM:443"),
+            "hosts compare without regard to case"
+        );
+        assert!(!ok("mcp.example.co"));
+        assert!(!ok("[::1"));
         assert!(!host_is_allowed(&list, &HeaderMap::new(), &uri));
     }
 

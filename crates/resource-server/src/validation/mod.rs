@@ -80,6 +80,18 @@ impl TokenValidator {
         if let Some(context) = self.cache.get(&digest, now) {
             return Ok(context);
         }
+        // Boxed: the backend's future (a JWKS fetch, an introspection request) is large, and
+        // only a cache miss needs it; inline, every request's future would carry its size.
+        Box::pin(self.validate_uncached(token, digest, now)).await
+    }
+
+    /// A cache miss: asks the backend, then caches the answer.
+    async fn validate_uncached(
+        &self,
+        token: &str,
+        digest: cache::Digest,
+        now: i64,
+    ) -> Result<Arc<AuthContext>, TokenError> {
         let (context, valid_until) = match &self.backend {
             Backend::Jwt(v) => {
                 let (context, refreshed) = v.validate(token, now).await?;
@@ -124,5 +136,28 @@ impl TokenValidator {
     /// How many validated tokens are cached.
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mcp_auth_core::SystemClock;
+
+    use crate::{AppState, Settings};
+
+    /// Every request's future holds `validate`'s; the backend's requests (a JWKS fetch, an
+    /// introspection call, over a kilobyte inline) are boxed behind a cache miss.
+    #[test]
+    fn a_validation_future_does_not_carry_the_backend_requests() {
+        let settings = Settings::defaults().unwrap();
+        let state = AppState::new(settings, Arc::new(SystemClock)).unwrap();
+        let future = state.validator.validate("a.b.c");
+        assert!(
+            std::mem::size_of_val(&future) <= 256,
+            "{} bytes",
+            std::mem::size_of_val(&future)
+        );
     }
 }

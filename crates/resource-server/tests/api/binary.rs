@@ -81,20 +81,11 @@ async fn the_binary_serves_stops_on_sigterm_and_never_logs_a_token() {
     let good = key.sign_access_token(&claims).unwrap();
     claims.aud = mcp_auth_core::token::Audience::single("http://elsewhere/mcp");
     let foreign = key.sign_access_token(&claims).unwrap();
-    let post = |token: &str| {
-        http.post(format!("{base}/mcp"))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .body(initialize().to_string())
-    };
+    let mcp_url = format!("{base}/mcp");
+    let post = |token: &str| post_json_rpc(&http, &mcp_url, &initialize()).bearer_auth(token);
     assert_eq!(post(&good).send().await.unwrap().status(), 200);
     assert_eq!(post(&foreign).send().await.unwrap().status(), 401);
-    let in_query = http
-        .post(format!("{base}/mcp?access_token={good}"))
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(json!({}).to_string())
+    let in_query = post_json_rpc(&http, &format!("{mcp_url}?access_token={good}"), &json!({}))
         .send()
         .await
         .unwrap();

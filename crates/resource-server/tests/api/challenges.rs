@@ -24,12 +24,8 @@ async fn requests_without_a_token_get_401_with_metadata_and_scope_but_no_error()
     );
     let requests = [
         app.post_mcp(None, None, &initialize()),
-        app.http
-            .get(&app.mcp_url)
-            .header("accept", "text/event-stream"),
-        app.http
-            .delete(&app.mcp_url)
-            .header("mcp-session-id", "whatever"),
+        app.get_mcp(None, None),
+        app.delete_mcp(None, Some("whatever")),
         // another scheme is not a bearer credential (RFC 6750 §3.1: no error code)
         app.post_mcp(None, None, &initialize())
             .header("authorization", "Basic dXNlcjpwYXNz"),
@@ -73,11 +69,7 @@ async fn an_invalid_token_gets_401_invalid_token() {
         other.split('.').nth(1).unwrap(),
         parts[2]
     );
-    let response = app
-        .post_mcp(Some(&tampered), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&tampered)).await;
     assert_eq!(response.status(), 401);
     let header = www_authenticate(&response);
     assert_eq!(
@@ -99,12 +91,8 @@ async fn malformed_requests_and_query_tokens_get_400_invalid_request() {
     let test_as = TestAs::start(&[&key]).await;
     let app = spawn_app(&test_as, |_| {}).await;
     let token = app.token(&key, "alice", "mcp:tools");
-    let query = app
-        .http
-        .post(format!("{}?access_token={token}", app.mcp_url))
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(initialize().to_string())
+    let in_query = format!("{}?access_token={token}", app.mcp_url);
+    let query = post_json_rpc(&app.http, &in_query, &initialize())
         .send()
         .await
         .unwrap();
@@ -214,11 +202,7 @@ async fn rejection_reasons_do_not_echo_token_contents() {
     let mut claims = app.claims("alice", "mcp:tools");
     claims.iss = format!("http://evil\"\\{}", "x".repeat(4000));
     let token = key.sign_access_token(&claims).unwrap();
-    let response = app
-        .post_mcp(Some(&token), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&token)).await;
     assert_eq!(response.status(), 401);
     let parsed = BearerChallenge::parse(&www_authenticate(&response)).unwrap();
     assert_eq!(

@@ -80,11 +80,7 @@ async fn unknown_and_foreign_tokens_are_refused() {
         },
     );
     for token in [unknown, foreign_aud, foreign_iss] {
-        let response = app
-            .post_mcp(Some(&token), None, &initialize())
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_initialize(Some(&token)).await;
         assert_eq!(response.status(), 401);
         assert_eq!(error_of(&response), Some(OAuthErrorCode::InvalidToken));
     }
@@ -107,11 +103,7 @@ async fn introspection_answers_are_cached_within_the_ttl() {
         .introspection_hits
         .load(std::sync::atomic::Ordering::SeqCst);
     for _ in 0..3 {
-        let response = app
-            .post_mcp(Some(&token), None, &initialize())
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_initialize(Some(&token)).await;
         assert_eq!(response.status(), 200);
     }
     let after = test_as
@@ -128,11 +120,7 @@ async fn an_unreachable_introspection_endpoint_gives_503() {
     let mut test_as = TestAs::start(&[&key]).await;
     let app = spawn_app(&test_as, introspection_mode).await;
     test_as.stop().await;
-    let response = app
-        .post_mcp(Some(&random_urlsafe(32)), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&random_urlsafe(32))).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
 }

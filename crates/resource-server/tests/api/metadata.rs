@@ -91,12 +91,7 @@ async fn graceful_shutdown_completes_with_an_open_sse_stream() {
     let token = app.token(&key, "alice", "mcp:tools");
     let session = app.open_session(&token).await;
     let stream = app
-        .http
-        .get(&app.mcp_url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .get_mcp(Some(&token), Some(&session))
         .send()
         .await
         .unwrap();

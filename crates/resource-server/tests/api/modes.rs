@@ -17,21 +17,6 @@ fn no_authorization(settings: &mut resource_server::Settings) {
     settings.dev.disable_authorization = true;
 }
 
-fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A POST that stands alone: no session id, the protocol version in its header.
-fn post_alone(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
-    app.post_mcp(token, None, body)
-        .header("mcp-protocol-version", "2025-11-25")
-}
-
 /// Stateless JSON mode: `initialize` and `tools/call` are each answered with one
 /// `application/json` body, no `Mcp-Session-Id`; scopes are still enforced; GET and DELETE
 /// have no session to serve (405); nothing is bound.
@@ -42,11 +27,7 @@ async fn the_stateless_json_mode_answers_each_post_alone_with_json() {
     let app = spawn_app(&test_as, stateless_json).await;
     let token = app.token(&key, "alice", "mcp:tools");
 
-    let response = app
-        .post_mcp(Some(&token), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&token)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(content_type(&response), "application/json");
     assert!(response.headers().get("mcp-session-id").is_none());
@@ -55,7 +36,7 @@ async fn the_stateless_json_mode_answers_each_post_alone_with_json() {
 
     // No initialize needed before a call, and a session id sent anyway means nothing.
     for session in [None, Some("made-up-session")] {
-        let mut request = post_alone(&app, Some(&token), &tool_call("whoami", json!({})));
+        let mut request = app.post_alone(Some(&token), &tool_call("whoami", json!({})));
         if let Some(session) = session {
             request = request.header("mcp-session-id", session);
         }
@@ -68,32 +49,28 @@ async fn the_stateless_json_mode_answers_each_post_alone_with_json() {
     }
     assert!(app.state.sessions.is_empty(), "nothing to bind");
 
-    let missing_scope = post_alone(
-        &app,
-        Some(&token),
-        &tool_call("get_weather", json!({"city": "Lisbon"})),
-    )
-    .send()
-    .await
-    .unwrap();
+    let missing_scope = app
+        .post_alone(
+            Some(&token),
+            &tool_call("get_weather", json!({"city": "Lisbon"})),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing_scope.status(), 403);
     assert!(www_authenticate(&missing_scope).contains("insufficient_scope"));
-    let no_token = post_alone(&app, None, &tool_call("whoami", json!({})))
+    let no_token = app
+        .post_alone(None, &tool_call("whoami", json!({})))
         .send()
         .await
         .unwrap();
     assert_eq!(no_token.status(), 401);
 
-    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-        let response = app
-            .http
-            .request(method.clone(), &app.mcp_url)
-            .bearer_auth(&token)
-            .header("accept", "text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .send()
-            .await
-            .unwrap();
+    for (method, request) in [
+        ("GET", app.get_mcp(Some(&token), None)),
+        ("DELETE", app.delete_mcp(Some(&token), None)),
+    ] {
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), 405, "{method}");
     }
     app.stop().await;
@@ -106,7 +83,8 @@ async fn the_stateless_mode_without_json_answers_with_sse_and_no_session() {
     let test_as = TestAs::start(&[&key]).await;
     let app = spawn_app(&test_as, |s| s.mcp.stateful = false).await;
     let token = app.token(&key, "alice", "mcp:tools");
-    let response = post_alone(&app, Some(&token), &tool_call("whoami", json!({})))
+    let response = app
+        .post_alone(Some(&token), &tool_call("whoami", json!({})))
         .send()
         .await
         .unwrap();
@@ -126,20 +104,12 @@ async fn the_default_is_sessions_over_sse_behind_the_guard() {
     let test_as = TestAs::start(&[&key]).await;
     let app = spawn_app(&test_as, |_| {}).await;
     let token = app.token(&key, "alice", "mcp:tools");
-    let response = app
-        .post_mcp(Some(&token), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&token)).await;
     assert_eq!(response.status(), 200);
     assert!(content_type(&response).starts_with("text/event-stream"));
     assert!(response.headers().get("mcp-session-id").is_some());
     assert_eq!(app.state.sessions.len(), 1);
-    let no_token = app
-        .post_mcp(None, None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let no_token = app.send_initialize(None).await;
     assert_eq!(no_token.status(), 401);
     app.stop().await;
 }
@@ -158,7 +128,8 @@ async fn without_authorization_tools_are_served_to_an_anonymous_caller() {
     .await;
 
     for token in [None, Some("not-a-token")] {
-        let response = post_alone(&app, token, &tool_call("whoami", json!({})))
+        let response = app
+            .post_alone(token, &tool_call("whoami", json!({})))
             .send()
             .await
             .unwrap();
@@ -175,7 +146,8 @@ async fn without_authorization_tools_are_served_to_an_anonymous_caller() {
         ("get_weather", json!({"city": "Lisbon"})),
         ("admin_stats", json!({})),
     ] {
-        let response = post_alone(&app, None, &tool_call(tool, arguments))
+        let response = app
+            .post_alone(None, &tool_call(tool, arguments))
             .send()
             .await
             .unwrap();
@@ -185,13 +157,15 @@ async fn without_authorization_tools_are_served_to_an_anonymous_caller() {
         assert!(body["result"]["structuredContent"].is_object(), "{body}");
     }
 
-    let foreign_origin = post_alone(&app, None, &tool_call("whoami", json!({})))
+    let foreign_origin = app
+        .post_alone(None, &tool_call("whoami", json!({})))
         .header("origin", "http://evil.example.com")
         .send()
         .await
         .unwrap();
     assert_eq!(foreign_origin.status(), 403);
-    let foreign_host = post_alone(&app, None, &tool_call("whoami", json!({})))
+    let foreign_host = app
+        .post_alone(None, &tool_call("whoami", json!({})))
         .header("host", "evil.example.com")
         .send()
         .await
@@ -222,22 +196,14 @@ async fn without_authorization_sessions_open_without_a_token() {
     let key = es256("k1");
     let test_as = TestAs::start(&[&key]).await;
     let app = spawn_app(&test_as, no_authorization).await;
-    let response = app
-        .post_mcp(None, None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(None).await;
     assert_eq!(response.status(), 200);
     let session = response.headers()["mcp-session-id"]
         .to_str()
         .unwrap()
         .to_owned();
     let initialized = app
-        .post_mcp(
-            None,
-            Some(&session),
-            &json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-        )
+        .post_mcp(None, Some(&session), &initialized())
         .send()
         .await
         .unwrap();

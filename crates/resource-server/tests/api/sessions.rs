@@ -23,23 +23,14 @@ async fn a_session_used_with_another_subjects_token_is_not_found() {
     assert!(!body.contains("result"), "{body}");
 
     let get = app
-        .http
-        .get(&app.mcp_url)
-        .bearer_auth(&bob)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .get_mcp(Some(&bob), Some(&session))
         .send()
         .await
         .unwrap();
     assert_eq!(get.status(), 404);
 
     let delete = app
-        .http
-        .delete(&app.mcp_url)
-        .bearer_auth(&bob)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .delete_mcp(Some(&bob), Some(&session))
         .send()
         .await
         .unwrap();
@@ -84,12 +75,7 @@ async fn an_sse_stream_ends_when_its_token_expires() {
     claims.exp = now() + 2;
     let short = key.sign_access_token(&claims).unwrap();
     let stream = app
-        .http
-        .get(&app.mcp_url)
-        .bearer_auth(&short)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .get_mcp(Some(&short), Some(&session))
         .send()
         .await
         .unwrap();
@@ -111,11 +97,7 @@ async fn deleting_a_session_forgets_its_binding() {
     let session = app.open_session(&alice).await;
     assert_eq!(app.state.sessions.len(), 1);
     let delete = app
-        .http
-        .delete(&app.mcp_url)
-        .bearer_auth(&alice)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
+        .delete_mcp(Some(&alice), Some(&session))
         .send()
         .await
         .unwrap();
@@ -123,4 +105,28 @@ async fn deleting_a_session_forgets_its_binding() {
     assert_eq!(app.state.sessions.len(), 0);
     let response = app.call_tool(&alice, &session, "whoami", json!({})).await;
     assert_eq!(response.status(), 404);
+}
+
+/// A live session whose binding is gone (as after an eviction from the full binding table)
+/// is answered 404 for every subject, its creator included: it is never served unbound,
+/// where any valid token could use it.
+#[tokio::test]
+async fn a_session_without_a_binding_is_not_found_for_anyone() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let app = spawn_app(&test_as, |_| {}).await;
+    let alice = app.token(&key, "alice", "mcp:tools");
+    let bob = app.token(&key, "bob", "mcp:tools");
+    let session = app.open_session(&alice).await;
+    app.state.sessions.unbind(&session);
+    for token in [&alice, &bob] {
+        let response = app.call_tool(token, &session, "whoami", json!({})).await;
+        assert_eq!(response.status(), 404);
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("result"), "{body}");
+    }
+    // the client's way out: a new session
+    let session = app.open_session(&alice).await;
+    let response = app.call_tool(&alice, &session, "whoami", json!({})).await;
+    assert_eq!(response.status(), 200);
 }

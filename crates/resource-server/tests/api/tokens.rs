@@ -19,11 +19,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 async fn status_and_error(app: &TestApp, token: &str) -> (u16, Option<OAuthErrorCode>) {
-    let response = app
-        .post_mcp(Some(token), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(token)).await;
     let status = response.status().as_u16();
     let error = response
         .headers()

@@ -46,11 +46,7 @@ async fn a_foreign_origin_is_forbidden_and_a_missing_one_is_allowed() {
                 .is_none()
         );
     }
-    let response = app
-        .post_mcp(Some(&token), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&token)).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -123,11 +119,7 @@ async fn a_foreign_host_is_forbidden() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let response = app
-        .post_mcp(Some(&token), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_initialize(Some(&token)).await;
     assert_eq!(response.status(), 403, "127.0.0.1 is no longer allowed");
 }
 
@@ -236,15 +228,11 @@ async fn an_unsupported_protocol_version_header_gets_400() {
     let token = app.token(&key, "alice", "mcp:tools");
     let session = app.open_session(&token).await;
     for version in ["1999-01-01", "2026-07-28", "not-a-version"] {
+        // `post_mcp` with the session would send 2025-11-25 too: the session id alone here.
         let response = app
-            .http
-            .post(&app.mcp_url)
-            .bearer_auth(&token)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
+            .post_mcp(Some(&token), None, &tool_call("whoami", json!({})))
             .header("mcp-session-id", &session)
             .header("mcp-protocol-version", version)
-            .body(tool_call("whoami", json!({})).to_string())
             .send()
             .await
             .unwrap();

@@ -1,6 +1,8 @@
 //! Test fixtures: a small authorization server (metadata, JWKS, introspection) and the
-//! resource server, both real HTTP servers on `127.0.0.1:0`, plus token minting and MCP
-//! request helpers.
+//! resource server, both real HTTP servers on `127.0.0.1:0`, plus token minting; the MCP
+//! requests are in [`requests`].
+
+mod requests;
 
 use std::collections::BTreeMap;
 #[allow(clippy::disallowed_types)] // form input of the test AS, never serialised
@@ -21,9 +23,10 @@ use mcp_auth_core::token::{Audience, IntrospectionResponse};
 use mcp_auth_core::{Clock, Issuer, ResourceUri, ScopeSet, SystemClock};
 use resource_server::settings::TokenMode;
 use resource_server::{AppState, Settings};
-use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub(crate) use self::requests::*;
 
 /// The credentials the resource server uses at the test AS's introspection endpoint.
 pub(crate) const RS_CLIENT_ID: &str = "resource-server";
@@ -330,74 +333,6 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// A POST to `/mcp` with the MCP headers, an optional bearer token and session.
-    pub(crate) fn post_mcp(
-        &self,
-        token: Option<&str>,
-        session: Option<&str>,
-        body: &Value,
-    ) -> reqwest::RequestBuilder {
-        let mut request = self
-            .http
-            .post(&self.mcp_url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(session) = session {
-            request = request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        request
-    }
-
-    /// initialize + notifications/initialized with `token`; returns the session id.
-    pub(crate) async fn open_session(&self, token: &str) -> String {
-        let response = self
-            .post_mcp(Some(token), None, &initialize())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let session = response
-            .headers()
-            .get("mcp-session-id")
-            .expect("a session id")
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let result = jsonrpc_result(response).await;
-        assert_eq!(result["result"]["protocolVersion"], "2025-11-25");
-        let response = self
-            .post_mcp(
-                Some(token),
-                Some(&session),
-                &json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        session
-    }
-
-    /// A tools/call over raw HTTP.
-    pub(crate) async fn call_tool(
-        &self,
-        token: &str,
-        session: &str,
-        name: &str,
-        arguments: Value,
-    ) -> reqwest::Response {
-        self.post_mcp(Some(token), Some(session), &tool_call(name, arguments))
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// Stops the server and waits for it to finish.
     pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -407,61 +342,4 @@ impl TestApp {
             handle.await.unwrap().unwrap();
         }
     }
-}
-
-pub(crate) fn initialize() -> Value {
-    initialize_with("2025-11-25")
-}
-
-pub(crate) fn initialize_with(version: &str) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": version,
-            "capabilities": {},
-            "clientInfo": {"name": "api-test", "version": "1.0"}
-        }
-    })
-}
-
-pub(crate) fn tool_call(name: &str, arguments: Value) -> Value {
-    let mut call = json!({
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": {"name": name}
-    });
-    call["params"]["arguments"] = arguments;
-    call
-}
-
-/// The JSON-RPC response in a JSON or SSE body.
-pub(crate) async fn jsonrpc_result(response: reqwest::Response) -> Value {
-    let is_sse = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let text = response.text().await.unwrap();
-    if !is_sse {
-        return serde_json::from_str(&text).unwrap();
-    }
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|v| v.get("id").is_some())
-        .unwrap_or_else(|| panic!("no JSON-RPC response in {text:?}"))
-}
-
-/// The `WWW-Authenticate` header of a response.
-pub(crate) fn www_authenticate(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("www-authenticate")
-        .expect("a WWW-Authenticate header")
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
