@@ -29,7 +29,9 @@ use anyhow::{Context, Result, bail};
 use mcp_auth_core::clock::{Clock, SystemClock};
 
 use crate::load::Timing;
-use crate::report::{Environment, Report, SCHEMA_VERSION, ServiceResult, median, median_ms, mib};
+use crate::report::{
+    Environment, Report, SCHEMA_VERSION, ScenarioResult, ServiceResult, median, median_ms, mib,
+};
 use crate::scenarios::{Bench, Spec};
 use crate::servers::{Binaries, Site};
 
@@ -54,6 +56,8 @@ pub struct Options {
     pub scenarios: Vec<&'static Spec>,
     /// Starts per service for the start-up and idle-memory figures (0: none).
     pub startup_repeats: usize,
+    /// How many times the scenarios run, in turn (at least 1).
+    pub rounds: usize,
     /// Where the binaries are.
     pub bin_dir: PathBuf,
 }
@@ -146,36 +150,71 @@ pub fn run(options: &Options) -> Result<Report> {
     } else {
         Vec::new()
     };
-    let mut scenarios = Vec::new();
-    for spec in &options.scenarios {
-        eprintln!("{}: {}", spec.name, spec.about);
-        let row = scenarios::run(spec, &bench);
-        eprintln!(
-            "  {:.0} {}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, server {:.2} cores, generator {:.2} cores{}",
-            row.rate_per_s,
-            if row.requests_per_unit == 1 {
-                "requests"
-            } else {
-                "flows"
-            },
-            row.latency_ms.p50,
-            row.latency_ms.p99,
-            row.errors,
-            row.server_cpu_cores,
-            row.generator_cpu_cores,
-            row.problem
-                .as_deref()
-                .map(|p| format!(" — {p}"))
-                .unwrap_or_default()
-        );
-        scenarios.push(row);
+    let rounds = options.rounds.max(1);
+    let mut runs: Vec<Vec<ScenarioResult>> = vec![Vec::new(); options.scenarios.len()];
+    for round in 1..=rounds {
+        if rounds > 1 {
+            eprintln!("round {round} of {rounds}");
+        }
+        for (spec, runs) in options.scenarios.iter().zip(&mut runs) {
+            eprintln!("{}: {}", spec.name, spec.about);
+            let row = scenarios::run(spec, &bench);
+            log_row(&row);
+            runs.push(row);
+        }
     }
+    let scenarios = runs.into_iter().map(median_round).collect();
     Ok(Report {
         schema: SCHEMA_VERSION,
         environment,
         scenarios,
         services,
     })
+}
+
+fn log_row(row: &ScenarioResult) {
+    eprintln!(
+        "  {:.0} {}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, server {:.2} cores, generator {:.2} cores{}",
+        row.rate_per_s,
+        if row.requests_per_unit == 1 {
+            "requests"
+        } else {
+            "flows"
+        },
+        row.latency_ms.p50,
+        row.latency_ms.p99,
+        row.errors,
+        row.server_cpu_cores,
+        row.generator_cpu_cores,
+        row.problem
+            .as_deref()
+            .map(|p| format!(" — {p}"))
+            .unwrap_or_default()
+    );
+}
+
+/// One scenario's row from its rounds: the median round by rate (the lower middle one for
+/// an even count), carrying every round's rate; a round with a problem or errors is the row
+/// instead, so the report never hides it.
+fn median_round(mut runs: Vec<ScenarioResult>) -> ScenarioResult {
+    if runs.len() == 1 {
+        return runs.remove(0);
+    }
+    let rates: Vec<f64> = runs.iter().map(|r| r.rate_per_s).collect();
+    let pick = match runs
+        .iter()
+        .position(|r| r.problem.is_some() || r.errors > 0)
+    {
+        Some(bad) => bad,
+        None => {
+            let mut order: Vec<usize> = (0..runs.len()).collect();
+            order.sort_by(|a, b| rates[*a].total_cmp(&rates[*b]));
+            order[(order.len() - 1) / 2]
+        }
+    };
+    let mut row = runs.swap_remove(pick);
+    row.round_rates = rates;
+    row
 }
 
 /// Starts each service `repeats` times: the auth server on a fresh data directory, again on
@@ -267,6 +306,7 @@ fn environment(options: &Options) -> Environment {
         rustc: output(&rustc, &["--version"]).unwrap_or_else(|| "unknown".to_owned()),
         mode: options.mode.clone(),
         connections: options.connections,
+        rounds: options.rounds.max(1),
         warmup_s: options.timing.warmup.as_secs_f64(),
         duration_s: options.timing.duration.as_secs_f64(),
     }
@@ -284,4 +324,39 @@ pub fn write_report(report: &Report, dir: &Path) -> Result<()> {
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::ALL;
+
+    fn run_at(rate: f64) -> ScenarioResult {
+        let mut row = scenarios::empty(&ALL[0]);
+        row.rate_per_s = rate;
+        row
+    }
+
+    /// The row is the median round, carrying every round's rate in run order.
+    #[test]
+    fn the_median_round_is_the_row() {
+        let row = median_round(vec![run_at(300.0), run_at(100.0), run_at(200.0)]);
+        assert_eq!(row.rate_per_s, 200.0);
+        assert_eq!(row.round_rates, vec![300.0, 100.0, 200.0]);
+        // An even count takes the lower middle round.
+        let row = median_round(vec![run_at(4.0), run_at(1.0), run_at(3.0), run_at(2.0)]);
+        assert_eq!(row.rate_per_s, 2.0);
+        // One round: as measured, no round list.
+        assert!(median_round(vec![run_at(5.0)]).round_rates.is_empty());
+    }
+
+    /// A round with errors is shown, not outvoted by clean ones.
+    #[test]
+    fn a_round_with_errors_is_the_row() {
+        let mut bad = run_at(100.0);
+        bad.errors = 3;
+        let row = median_round(vec![run_at(300.0), bad, run_at(200.0)]);
+        assert_eq!((row.rate_per_s, row.errors), (100.0, 3));
+        assert_eq!(row.round_rates, vec![300.0, 100.0, 200.0]);
+    }
 }

@@ -43,6 +43,11 @@ struct Cli {
     /// --short; 0 skips it).
     #[arg(long, value_name = "N")]
     startup_repeats: Option<usize>,
+    /// Run the selected scenarios this many times over, in turn (default 1). Each row is then
+    /// the scenario's median round, and the RS authorization overhead the median of each
+    /// round's with/without pair: load runs on a shared machine scatter more than the effect.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    rounds: usize,
     /// Run every criterion micro-benchmark of the workspace first (`cargo bench --workspace
     /// --bench '*'`): `cargo bench-all` / `just bench` is this flag.
     #[arg(long)]
@@ -75,6 +80,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{:<22} {}", spec.name, spec.about);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if cli.rounds == 0 || cli.rounds > 100 {
+        bail!("--rounds must be between 1 and 100");
     }
     if cli.connections == 0 || cli.connections > 4096 {
         bail!("--connections must be between 1 and 4096");
@@ -120,6 +128,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         connections: cli.connections,
         scenarios: selected,
+        rounds: cli.rounds,
         startup_repeats: cli.startup_repeats.unwrap_or(if cli.short { 2 } else { 5 }),
         bin_dir: cli.bin_dir.unwrap_or_else(|| target.join("release")),
     };

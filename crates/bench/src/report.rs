@@ -11,6 +11,22 @@ use serde::{Deserialize, Serialize};
 /// Version of the JSON layout below; bumped when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
+fn one_round() -> usize {
+    1
+}
+
+/// The resource server's authorization overhead in one MCP mode: the rate with authorization
+/// over the rate without.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthRatio {
+    /// `session` or `stateless`.
+    pub mode: &'static str,
+    /// The ratio (the median of the per-round ratios when there were several rounds).
+    pub ratio: f64,
+    /// Each round's ratio, in run order (empty for a single round).
+    pub rounds: Vec<f64>,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -43,6 +59,9 @@ pub struct Environment {
     pub mode: String,
     /// Connections kept busy per scenario.
     pub connections: usize,
+    /// Times every scenario ran (`--rounds`); each row is its median round.
+    #[serde(default = "one_round")]
+    pub rounds: usize,
     /// Warm-up per scenario, seconds.
     pub warmup_s: f64,
     /// Measured window per scenario, seconds.
@@ -83,6 +102,10 @@ pub struct ScenarioResult {
     /// Set when the scenario could not run, or its numbers are not valid (for example the
     /// pre-minted codes ran out inside the window).
     pub problem: Option<String>,
+    /// With `--rounds N`: the rate of every round, in run order (this row is the median
+    /// round's). Empty for a single round.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub round_rates: Vec<f64>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -205,7 +228,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Measured {} at `{}` on {} cores ({}), {}; {} mode: {} connections, {} s warm-up + {} s measured per scenario; 1-min load average at start {:.2}.",
+            "Measured {} at `{}` on {} cores ({}), {}; {} mode: {} connections, {} s warm-up + {} s measured per scenario{}; 1-min load average at start {:.2}.",
             e.date,
             e.git_revision,
             e.cores,
@@ -215,6 +238,14 @@ impl Report {
             e.connections,
             e.warmup_s,
             e.duration_s,
+            if e.rounds > 1 {
+                format!(
+                    ", {} rounds in turn, each row the scenario's median round",
+                    e.rounds
+                )
+            } else {
+                String::new()
+            },
             e.load_average_at_start,
         );
         out.push('\n');
@@ -265,13 +296,32 @@ impl Report {
         let ratios = self.auth_ratios();
         if !ratios.is_empty() {
             out.push('\n');
-            for (mode, ratio) in ratios {
-                let _ = writeln!(
+            for AuthRatio {
+                mode,
+                ratio,
+                rounds,
+            } in ratios
+            {
+                let _ = write!(
                     out,
-                    "Resource server, {mode}: with authorization {:.1} % of the rate without (overhead {:.1} %).",
+                    "Resource server, {mode}: with authorization {:.1} % of the rate without (overhead {:.1} %)",
                     ratio * 100.0,
                     (1.0 - ratio) * 100.0
                 );
+                if rounds.is_empty() {
+                    out.push_str(".\n");
+                } else {
+                    let overheads: Vec<String> = rounds
+                        .iter()
+                        .map(|r| format!("{:.1}", (1.0 - r) * 100.0))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        ", the median of {} rounds; per round: {} %.",
+                        rounds.len(),
+                        overheads.join(", ")
+                    );
+                }
             }
         }
         let errors: Vec<&ScenarioResult> = self.scenarios.iter().filter(|s| s.errors > 0).collect();
@@ -292,20 +342,46 @@ impl Report {
         out
     }
 
-    /// `(mode, jwt rate / no-auth rate)` for the RS modes measured both ways.
-    pub fn auth_ratios(&self) -> Vec<(&'static str, f64)> {
-        let rate = |name: &str| {
+    /// The RS modes measured both ways: the rate with authorization over the rate without.
+    /// Over several rounds each round's pair (run one after the other) gives a ratio and the
+    /// median is reported, so a slow minute of the machine shifts one pair, not the verdict.
+    pub fn auth_ratios(&self) -> Vec<AuthRatio> {
+        let find = |name: &str| {
             self.scenarios
                 .iter()
                 .find(|s| s.name == name && s.problem.is_none() && s.rate_per_s > 0.0)
-                .map(|s| s.rate_per_s)
         };
         [
             ("session", "rs-jwt-session", "rs-noauth-session"),
             ("stateless", "rs-jwt-stateless", "rs-noauth-stateless"),
         ]
         .into_iter()
-        .filter_map(|(mode, jwt, noauth)| Some((mode, rate(jwt)? / rate(noauth)?)))
+        .filter_map(|(mode, jwt, noauth)| {
+            let (jwt, noauth) = (find(jwt)?, find(noauth)?);
+            let paired = jwt.round_rates.len() > 1
+                && jwt.round_rates.len() == noauth.round_rates.len()
+                && noauth.round_rates.iter().all(|r| *r > 0.0);
+            if !paired {
+                return Some(AuthRatio {
+                    mode,
+                    ratio: jwt.rate_per_s / noauth.rate_per_s,
+                    rounds: Vec::new(),
+                });
+            }
+            let rounds: Vec<f64> = jwt
+                .round_rates
+                .iter()
+                .zip(&noauth.round_rates)
+                .map(|(j, n)| j / n)
+                .collect();
+            let mut sorted = rounds.clone();
+            sorted.sort_by(f64::total_cmp);
+            Some(AuthRatio {
+                mode,
+                ratio: median(&sorted),
+                rounds,
+            })
+        })
         .collect()
     }
 }
@@ -358,6 +434,7 @@ mod tests {
             generator_cpu_cores: 0.4,
             peak_rss_mib: 15.25,
             problem: None,
+            round_rates: Vec::new(),
         }
     }
 
@@ -373,6 +450,7 @@ mod tests {
                 rustc: "rustc 1.94.0".to_owned(),
                 mode: "short".to_owned(),
                 connections: 32,
+                rounds: 1,
                 warmup_s: 1.0,
                 duration_s: 3.0,
             },
@@ -421,6 +499,38 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc_timestamp(1_767_323_045), "2026-01-02T03:04:05Z");
+    }
+
+    /// Over several rounds the overhead is the median of the per-round pairs, not the ratio
+    /// of two medians taken from different rounds.
+    #[test]
+    fn the_overhead_over_rounds_is_the_median_of_paired_ratios() {
+        // A row as `--rounds` makes it: the median round's rate, and every round's.
+        let with_rounds = |name: &str, rates: &[f64]| {
+            let mut sorted = rates.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let mut s = scenario(name, sorted[1]);
+            s.round_rates = rates.to_vec();
+            s
+        };
+        // Round 2 was slow for both and round 3 fast without authorization only: the paired
+        // ratios are 0.99, 0.95, 0.75, while the ratio of the medians would be 9,000 / 10,000.
+        let mut r = report(vec![
+            with_rounds("rs-jwt-session", &[9_900.0, 5_700.0, 9_000.0]),
+            with_rounds("rs-noauth-session", &[10_000.0, 6_000.0, 12_000.0]),
+        ]);
+        r.environment.rounds = 3;
+        let ratios = r.auth_ratios();
+        assert_eq!(ratios.len(), 1);
+        assert_eq!(ratios[0].mode, "session");
+        assert!((ratios[0].ratio - 0.95).abs() < 1e-9, "{ratios:?}");
+        assert_eq!(ratios[0].rounds.len(), 3);
+        let md = r.to_markdown();
+        assert!(
+            md.contains("(overhead 5.0 %), the median of 3 rounds; per round: 1.0, 5.0, 25.0 %."),
+            "{md}"
+        );
+        assert!(md.contains("3 rounds in turn"), "{md}");
     }
 
     #[test]

@@ -337,7 +337,7 @@ fn measure<C: Connection>(
     Ok(result(spec, &measured, memory.peak))
 }
 
-fn empty(spec: &Spec) -> ScenarioResult {
+pub(crate) fn empty(spec: &Spec) -> ScenarioResult {
     ScenarioResult {
         name: spec.name.to_owned(),
         service: spec.service.to_owned(),
@@ -354,6 +354,7 @@ fn empty(spec: &Spec) -> ScenarioResult {
         generator_cpu_cores: 0.0,
         peak_rss_mib: 0.0,
         problem: None,
+        round_rates: Vec::new(),
     }
 }
 
