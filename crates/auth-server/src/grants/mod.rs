@@ -83,7 +83,9 @@ pub fn sign_access_token(
     let ttl = state.settings.tokens.access_token_ttl_seconds;
     let mut token_scope = scope.clone();
     token_scope.remove(OFFLINE_ACCESS);
-    let jti = uuid::Uuid::new_v4().to_string();
+    // Time-ordered (UUIDv7): each new `jti` lands at the end of the access-token index, on
+    // a page the previous one dirtied, instead of on a random page per token.
+    let jti = uuid::Uuid::now_v7().to_string();
     let claims = AccessTokenClaims {
         iss: state.settings.issuer.as_str().to_owned(),
         sub: grant.user_id.clone(),

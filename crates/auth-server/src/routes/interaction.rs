@@ -85,7 +85,8 @@ pub(crate) async fn issue_code(
     let code = AuthorizationCode::generate();
     let record = AuthorizationCodeRecord {
         code_digest: code.digest(),
-        grant_id: format!("g-{}", uuid::Uuid::new_v4()),
+        // Time-ordered, like access-token ids: grants are appended to their key index.
+        grant_id: format!("g-{}", uuid::Uuid::now_v7()),
         client_id: request.client.client_id.clone(),
         user_id: user.user_id.clone(),
         redirect_uri: request.redirect_uri_param.clone(),

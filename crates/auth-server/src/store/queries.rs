@@ -277,13 +277,10 @@ pub(super) const INSERT_GRANT_OF_CODE: &str =
 pub(super) const GET_GRANT: &str =
     "SELECT grant_id, client_id, user_id, resource, scope, auth_time, created_at, revoked_at
      FROM grants WHERE grant_id = $1";
-/// Revokes grant `$1` at `$2`, then its refresh and access tokens: the grant row first, the
-/// lock order every family-wide write follows.
-pub(super) const REVOKE_GRANT: [&str; 3] = [
-    "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
-    "UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
-    "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
-];
+/// Revokes grant `$1` at `$2`, and with it every token of the grant: each read of a token
+/// joins its grant (migration 5), so the token rows are left as they are.
+pub(super) const REVOKE_GRANT: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 /// Stores a refresh token ([`refresh_params`]).
 pub(super) const INSERT_REFRESH: &str =
     "INSERT INTO refresh_tokens (token_digest, grant_id, predecessor_digest, issued_at, expires_at)
@@ -301,18 +298,21 @@ pub(super) const GET_REFRESH: &str = "SELECT r.token_digest, r.grant_id, r.issue
 pub(super) const LOCK_GRANT_OF_REFRESH: &str = "UPDATE grants SET revoked_at = revoked_at
      WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE token_digest = $1)
      RETURNING revoked_at";
-/// Marks refresh token `$1` rotated at `$2` if it is live.
-pub(super) const MARK_ROTATED: &str = "UPDATE refresh_tokens SET rotated_at = $2
+/// Marks refresh token `$1` rotated at `$2`, succeeded by `$3`, if it is live.
+pub(super) const MARK_ROTATED: &str =
+    "UPDATE refresh_tokens SET rotated_at = $2, successor_digest = $3
      WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL";
 /// `rotated_at`, `revoked_at` of refresh token `$1`.
 pub(super) const REFRESH_STATE: &str =
     "SELECT rotated_at, revoked_at FROM refresh_tokens WHERE token_digest = $1";
-/// How many successors refresh token `$1` has.
-pub(super) const COUNT_SUCCESSORS: &str =
-    "SELECT COUNT(*) AS successors FROM refresh_tokens WHERE predecessor_digest = $1";
-/// Revokes (at `$2`) the unused successor of refresh token `$1`.
+/// Revokes (at `$2`) the successor of refresh token `$1` if it is unused.
 pub(super) const REVOKE_SUCCESSOR: &str = "UPDATE refresh_tokens SET revoked_at = $2
-     WHERE predecessor_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL";
+     WHERE token_digest = (SELECT successor_digest FROM refresh_tokens WHERE token_digest = $1)
+       AND rotated_at IS NULL AND revoked_at IS NULL";
+/// Spends the one grace replay of rotated refresh token `$1` (at `$2`) and records its new
+/// successor `$3`: a revoked token is never in grace again.
+pub(super) const SPEND_GRACE: &str =
+    "UPDATE refresh_tokens SET revoked_at = $2, successor_digest = $3 WHERE token_digest = $1";
 /// Whether access token `$1` or its grant is revoked, and its grant.
 pub(super) const ACCESS_TOKEN_STATE: &str =
     "SELECT a.revoked_at AS token_revoked, g.revoked_at AS grant_revoked, a.grant_id AS grant_id
@@ -325,9 +325,12 @@ pub(super) const PURGE_ACCESS: &str = "DELETE FROM access_tokens WHERE expires_a
 /// Deletes refresh tokens that expired before `$1`.
 pub(super) const PURGE_REFRESH: &str = "DELETE FROM refresh_tokens WHERE expires_at < $1";
 /// Deletes grants with no token and no code left (after [`PURGE_ACCESS`], [`PURGE_REFRESH`]).
-pub(super) const PURGE_EMPTY_GRANTS: &str = "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.grant_id)
-       AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.grant_id)
-       AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = grants.grant_id)";
+/// Set differences, one pass over each table: the token tables have no index on `grant_id`.
+pub(super) const PURGE_EMPTY_GRANTS: &str = "DELETE FROM grants WHERE grant_id IN (
+       SELECT grant_id FROM grants
+       EXCEPT SELECT grant_id FROM refresh_tokens
+       EXCEPT SELECT grant_id FROM access_tokens
+       EXCEPT SELECT grant_id FROM authorization_codes)";
 
 /// The parameters of [`INSERT_GRANT_OF_CODE`]: the code's grant, created at `now`.
 pub(super) fn grant_of_code_params(code: &AuthorizationCodeRecord, now: i64) -> [Param<'_>; 7] {
@@ -380,19 +383,23 @@ fn grant_from_columns(row: &impl Row, revoked_at: &str) -> StoreResult<GrantReco
     })
 }
 
-/// A refresh token and its grant from a [`GET_REFRESH`] row. A revoked token is reported as
-/// rotated at its revocation time, so callers treat it as spent.
+/// A refresh token and its grant from a [`GET_REFRESH`] row. A revoked token, or a token of
+/// a revoked grant, is reported as rotated at the revocation time, so callers treat it as
+/// spent.
 pub(super) fn refresh_and_grant_from_row(
     row: &impl Row,
 ) -> StoreResult<(RefreshTokenRecord, GrantRecord)> {
+    let grant = grant_from_columns(row, "grant_revoked_at")?;
     let token = RefreshTokenRecord {
         token_digest: row.text("token_digest")?,
         grant_id: row.text("grant_id")?,
         issued_at: row.int("issued_at")?,
         expires_at: row.int("expires_at")?,
-        rotated_at: row.opt_int("rotated_at")?.or(row.opt_int("revoked_at")?),
+        rotated_at: (row.opt_int("rotated_at")?)
+            .or(row.opt_int("revoked_at")?)
+            .or(grant.revoked_at),
     };
-    Ok((token, grant_from_columns(row, "grant_revoked_at")?))
+    Ok((token, grant))
 }
 
 /// From an [`ACCESS_TOKEN_STATE`] row: whether the token is revoked (itself or through its
@@ -453,13 +460,10 @@ pub(super) const UPSERT_USER: &str = concat!(
 );
 /// Deletes user `$1` (by name), returning the id.
 pub(super) const DELETE_USER: &str = "DELETE FROM users WHERE username = $1 RETURNING user_id";
-/// After [`DELETE_USER`]: revokes (at `$2`) user `$1`'s grants, then their tokens (the lock
-/// order of `REVOKE_GRANT` and rotations).
-pub(super) const REVOKE_USER_GRANTS: [&str; 3] = [
-    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-    "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
-    "UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN (SELECT grant_id FROM grants WHERE user_id = $1)",
-];
+/// After [`DELETE_USER`]: revokes (at `$2`) user `$1`'s grants, and so their tokens (as
+/// [`REVOKE_GRANT`]).
+pub(super) const REVOKE_USER_GRANTS: &str =
+    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
 /// Deletes user `$1`'s consents.
 pub(super) const DELETE_USER_CONSENTS: &str = "DELETE FROM consents WHERE user_id = $1";
 

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use auth_server::store::sqlite::SqliteStore;
-use auth_server::store::{Lifecycle as _, RateLimits as _, Store, Users as _};
+use auth_server::store::{
+    Grants as _, Lifecycle as _, RateLimits as _, Rotation, Store, Users as _,
+};
 
 /// `tests/fixtures/sqlx-era.db` was written by the sqlx-based store (commit 037f3f8:
 /// `auth-server user add alice --display-name 'Alice (sqlx era)'`, which migrated a fresh
-/// data directory to version 4 and closed it). It opens without re-running a migration,
-/// keeps its data and takes new writes.
+/// data directory to version 4 and closed it). It opens without re-running a migration
+/// (only the later ones run), keeps its data and takes new writes.
 #[tokio::test]
 async fn a_database_written_by_the_sqlx_version_opens_unchanged() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,8 +41,8 @@ async fn a_database_written_by_the_sqlx_version_opens_unchanged() {
         .unwrap();
     assert_eq!(
         versions,
-        [(1, 0), (2, 0), (3, 0), (4, 0)],
-        "nothing re-applied"
+        [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)],
+        "1 to 4 kept, not re-applied; 5 applied once"
     );
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -76,4 +78,62 @@ async fn two_stores_on_one_file_take_turns_writing() {
     assert_eq!(next, [41, 42], "each store sees the other's last hit");
     first.close().await;
     second.close().await;
+}
+
+/// A database at schema version 4 (before a rotated refresh token named its successor)
+/// migrates to version 5 with its refresh-token families intact: a token rotated once still
+/// gets its one grace replay (the migration finds its successor through
+/// `predecessor_digest`), and a token whose replay was already spent does not get another.
+#[tokio::test]
+async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() {
+    const VERSION_4: [&str; 4] = [
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../migrations/sqlite/0002_server_secrets.sql"),
+        include_str!("../../migrations/sqlite/0003_one_active_key.sql"),
+        include_str!("../../migrations/sqlite/0004_rate_limits.sql"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .unwrap();
+    for (version, sql) in (1..).zip(VERSION_4) {
+        conn.execute_batch(sql).unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
+            .unwrap();
+    }
+    // Family a: a1 rotated into a2 at 100. Family b: b1 rotated into b2 at 100, then
+    // replayed at 105 (b2 revoked, b3 issued): the version-4 way of spending the replay.
+    conn.execute_batch(
+        "INSERT INTO grants VALUES ('g', 'c1', 'u1', 'http://localhost:8001/mcp', 'mcp:tools', 1, 1, NULL);
+         INSERT INTO refresh_tokens
+           (token_digest, grant_id, predecessor_digest, issued_at, expires_at, rotated_at, revoked_at)
+         VALUES ('a1', 'g', NULL, 1, 10000, 100, NULL), ('a2', 'g', 'a1', 100, 10000, NULL, NULL),
+                ('b1', 'g', NULL, 1, 10000, 100, NULL), ('b2', 'g', 'b1', 100, 10000, NULL, 105),
+                ('b3', 'g', 'b1', 105, 10000, NULL, NULL);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let rotate = |old: &'static str, new: &'static str| {
+        let next = crate::store::refresh(new, "g");
+        let store = &store;
+        async move {
+            store
+                .rotate_refresh_token(old, &next, &crate::store::access_of(&next), 106, 10)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches!(rotate("a1", "a3").await, Rotation::GraceReplay));
+    let (a2, _) = store.get_refresh_token("a2").await.unwrap().unwrap();
+    assert_eq!(a2.rotated_at, Some(106), "the lost successor is revoked");
+    assert!(matches!(rotate("a1", "a4").await, Rotation::Reused));
+    assert!(matches!(rotate("b1", "b4").await, Rotation::Reused));
+    let (b3, _) = store.get_refresh_token("b3").await.unwrap().unwrap();
+    assert_eq!(b3.rotated_at, None, "b1's spent replay left b3 alone");
+    store.close().await;
 }

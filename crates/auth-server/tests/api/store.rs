@@ -47,7 +47,7 @@ fn code(digest: &str, grant_id: &str) -> AuthorizationCodeRecord {
 static NEXT_JTI: AtomicU64 = AtomicU64::new(0);
 
 /// An access token record for `successor`'s grant, with a `jti` never used before.
-fn access_of(successor: &RefreshTokenRecord) -> AccessTokenRecord {
+pub(crate) fn access_of(successor: &RefreshTokenRecord) -> AccessTokenRecord {
     AccessTokenRecord {
         jti: format!("jti-{}", NEXT_JTI.fetch_add(1, Ordering::Relaxed)),
         grant_id: successor.grant_id.clone(),
@@ -63,7 +63,7 @@ fn tokens() -> Issued {
     }
 }
 
-fn refresh(digest: &str, grant_id: &str) -> RefreshTokenRecord {
+pub(crate) fn refresh(digest: &str, grant_id: &str) -> RefreshTokenRecord {
     RefreshTokenRecord {
         token_digest: digest.to_owned(),
         grant_id: grant_id.to_owned(),

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_rate_limits.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_lean_rotation.sql"),
+    ),
 ];
 
 /// `pg_advisory_lock` key serialising migrations ("authsrv" in ASCII).

@@ -129,11 +129,7 @@ impl Grants for PgStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for sql in q::REVOKE_GRANT {
-            execute(&mut *tx, sql, &params![grant_id, now]).await?;
-        }
-        tx.commit().await?;
+        execute(&self.pool, q::REVOKE_GRANT, &params![grant_id, now]).await?;
         Ok(())
     }
 
@@ -169,7 +165,8 @@ impl Grants for PgStore {
         if grant_revoked.is_some() {
             return Ok(Rotation::Reused);
         }
-        if execute(&mut *tx, q::MARK_ROTATED, &params![old_digest, now]).await? == 1 {
+        let spend = params![old_digest, now, &successor.token_digest];
+        if execute(&mut *tx, q::MARK_ROTATED, &spend).await? == 1 {
             store_issued(&mut tx, Some(successor), Some(old_digest), access_token).await?;
             tx.commit().await?;
             return Ok(Rotation::Rotated);
@@ -185,13 +182,10 @@ impl Grants for PgStore {
             return Ok(Rotation::Reused);
         }
         // The client lost the response: replace the unused successor, once per token.
-        let successors =
-            fetch_opt(&mut *tx, q::COUNT_SUCCESSORS, &old, |r| r.int("successors")).await?;
-        if successors != Some(1)
-            || execute(&mut *tx, q::REVOKE_SUCCESSOR, &params![old_digest, now]).await? == 0
-        {
+        if execute(&mut *tx, q::REVOKE_SUCCESSOR, &spend[..2]).await? == 0 {
             return Ok(Rotation::Reused);
         }
+        execute(&mut *tx, q::SPEND_GRACE, &spend).await?;
         store_issued(&mut tx, Some(successor), Some(old_digest), access_token).await?;
         tx.commit().await?;
         Ok(Rotation::GraceReplay)
@@ -285,9 +279,7 @@ impl Users for PgStore {
         else {
             return Ok(false);
         };
-        for sql in q::REVOKE_USER_GRANTS {
-            execute(&mut *tx, sql, &params![&user_id, now]).await?;
-        }
+        execute(&mut *tx, q::REVOKE_USER_GRANTS, &params![&user_id, now]).await?;
         execute(&mut *tx, q::DELETE_USER_CONSENTS, &params![&user_id]).await?;
         tx.commit().await?;
         Ok(true)

@@ -44,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_rate_limits.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_lean_rotation.sql"),
+    ),
 ];
 
 /// How long the writer waits for a write lock held by another process (`auth-server user

@@ -165,7 +165,8 @@ impl RotationJob {
         if grant_revoked.is_some() {
             return Ok(Rotation::Reused);
         }
-        if execute(tx, q::MARK_ROTATED, &params![&self.old_digest, self.now])? == 1 {
+        let spend = params![&self.old_digest, self.now, &self.successor.token_digest];
+        if execute(tx, q::MARK_ROTATED, &spend)? == 1 {
             self.store(tx)?;
             return Ok(Rotation::Rotated);
         }
@@ -176,16 +177,10 @@ impl RotationJob {
             return Ok(Rotation::Unknown);
         };
         // The client lost the response: replace the unused successor, once per token.
-        if !in_grace
-            || query_opt(tx, q::COUNT_SUCCESSORS, &old, |r| r.int("successors"))? != Some(1)
-            || execute(
-                tx,
-                q::REVOKE_SUCCESSOR,
-                &params![&self.old_digest, self.now],
-            )? == 0
-        {
+        if !in_grace || execute(tx, q::REVOKE_SUCCESSOR, &spend[..2])? == 0 {
             return Ok(Rotation::Reused);
         }
+        execute(tx, q::SPEND_GRACE, &spend)?;
         self.store(tx)?;
         Ok(Rotation::GraceReplay)
     }
@@ -213,13 +208,9 @@ impl Grants for SqliteStore {
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> StoreResult<()> {
         let grant_id = grant_id.to_owned();
         self.writer
-            .write(move |tx| {
-                for sql in q::REVOKE_GRANT {
-                    execute(tx, sql, &params![&grant_id, now])?;
-                }
-                Ok(())
-            })
-            .await
+            .write(move |tx| execute(tx, q::REVOKE_GRANT, &params![&grant_id, now]))
+            .await?;
+        Ok(())
     }
 
     async fn get_refresh_token(
@@ -357,9 +348,7 @@ impl Users for SqliteStore {
                 else {
                     return Ok(false);
                 };
-                for sql in q::REVOKE_USER_GRANTS {
-                    execute(tx, sql, &params![&user_id, now])?;
-                }
+                execute(tx, q::REVOKE_USER_GRANTS, &params![&user_id, now])?;
                 execute(tx, q::DELETE_USER_CONSENTS, &params![&user_id])?;
                 Ok(true)
             })
