@@ -53,17 +53,14 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         {
             use std::os::unix::fs::PermissionsExt as _;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        }
-        let store = SqliteStore::open_with(&settings.database.sqlite_path(), pool).await?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
+            // A database file an older version left readable (a new one is created 0600),
+            // tightened before SQLite creates its WAL with the same permissions.
             let _ = std::fs::set_permissions(
                 settings.database.sqlite_path(),
                 std::fs::Permissions::from_mode(0o600),
             );
         }
-        store
+        SqliteStore::open_with(&settings.database.sqlite_path(), pool).await?
     } else {
         SqliteStore::open_url(&settings.database.url, pool).await?
     };

@@ -57,11 +57,13 @@ async fn the_binary_serves_with_env_overrides_and_stops_on_sigterm() {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(dir.path()), 0o700, "data directory is private");
-        assert_eq!(
-            mode(&dir.path().join("auth-server.db")),
-            0o600,
-            "database (with the signing key) is private"
-        );
+        for file in ["auth-server.db", "auth-server.db-wal", "auth-server.db-shm"] {
+            assert_eq!(
+                mode(&dir.path().join(file)),
+                0o600,
+                "{file}: the database and its WAL (with the signing key) are private"
+            );
+        }
     }
     let status = Command::new("kill")
         .arg("-TERM")

@@ -137,3 +137,21 @@ async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() 
     assert_eq!(b3.rotated_at, None, "b1's spent replay left b3 alone");
     store.close().await;
 }
+
+/// A database file the store creates (any path, not only the data directory) is readable by
+/// its owner only, and so are the WAL and shared-memory files SQLite creates beside it.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_wal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("elsewhere.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.rate_limit_hit("t:mode", 1, 60).await.unwrap().0, 1);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("elsewhere.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    store.close().await;
+}

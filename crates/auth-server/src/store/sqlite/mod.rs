@@ -125,6 +125,8 @@ pub fn sqlite_url_path(url: &str) -> anyhow::Result<PathBuf> {
 /// Opens the read-write connection (creating the file), sets the journal and runs the
 /// migrations. Runs on the writer thread.
 fn open_writer(path: &Path) -> anyhow::Result<Connection> {
+    create_owner_only(path)
+        .with_context(|| format!("could not create the SQLite database {}", path.display()))?;
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -139,6 +141,22 @@ fn open_writer(path: &Path) -> anyhow::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(readers::STATEMENT_CACHE);
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Creates the database file readable by its owner only (0600) if it does not exist yet.
+/// SQLite gives the `-wal` and `-shm` files it creates beside it the database file's
+/// permissions, and the WAL holds the same secrets (signing keys, hashes) as the database.
+/// An existing file keeps the permissions it has.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs the migrations not yet recorded in `schema_migrations`, each in its own
