@@ -98,7 +98,7 @@ impl SqliteStore {
 /// (the file is created if missing either way, as before) and `cache=private` or
 /// `cache=shared` (no effect on a file); anything else is refused. An in-memory database is
 /// refused: it would be lost at exit, and each connection would see its own.
-pub fn sqlite_url_path(url: &str) -> anyhow::Result<PathBuf> {
+fn sqlite_url_path(url: &str) -> anyhow::Result<PathBuf> {
     if url.contains(":memory:") || url.contains("mode=memory") {
         anyhow::bail!("an in-memory SQLite database is not supported: give a file ({url:?})");
     }
