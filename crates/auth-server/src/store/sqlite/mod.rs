@@ -2,9 +2,9 @@
 //! migrations from `migrations/sqlite/` run at start.
 //!
 //! SQLite runs one write transaction at a time, so every write goes to one writer thread
-//! that owns the read-write connection ([`writer`]): a store call that writes sends it the
+//! that owns the read-write connection (module `writer`): a store call that writes sends it the
 //! whole transaction as one job and awaits one reply. Reads run inline on the calling task,
-//! on a small pool of read-only connections ([`readers`]): WAL lets them read the last
+//! on a small pool of read-only connections (module `readers`): WAL lets them read the last
 //! committed state beside the writer without waiting, in microseconds. A write sent to a
 //! reader by mistake fails (`attempt to write a readonly database`); it never races.
 
@@ -87,7 +87,9 @@ impl SqliteStore {
         })
     }
 
-    /// Opens a `sqlite:` URL (see [`sqlite_url_path`]).
+    /// Opens the file a `sqlite:PATH` or `sqlite://PATH` URL names (percent-decoded; the
+    /// options `mode=rw|rwc` and `cache=private|shared` are accepted, anything else and
+    /// in-memory databases are refused).
     pub async fn open_url(url: &str, pool: PoolOptions) -> anyhow::Result<Self> {
         Self::open_with(&sqlite_url_path(url)?, pool).await
     }
