@@ -1,13 +1,12 @@
--- Leaner refresh-token rotation: each rotation touched five index pages at random places
--- (the SQLite writer's serial cost); three of those indexes go.
+-- A rotated refresh token names its successor (`successor_digest`, set in the same row
+-- update that marks it rotated), so the grace-period replay finds the successor by primary
+-- key. A token whose one grace replay is spent is marked revoked.
 --
--- 1. A rotated token names its successor (`successor_digest`, set in the same row update
---    that marks it rotated), so the grace-period replay finds the successor by primary key
---    instead of through an index on `predecessor_digest`. A token whose one grace replay is
---    spent is marked revoked.
--- 2. A grant's revocation is its own row only: every read of a token joins its grant and
---    treats a revoked grant's tokens as revoked, so the token rows need no per-grant index.
---    The purge of empty grants uses set differences instead of per-grant lookups.
+-- Additive on PostgreSQL: the indexes on `predecessor_digest` and `grant_id` stay, so
+-- instances of the previous version keep their indexed statements during a roll-out, and a
+-- token such an instance rotates (no `successor_digest`) is still replayed through
+-- `predecessor_digest`. (The SQLite migration drops them: one process writes there, and each
+-- index page a rotation touches is the single writer's cost.)
 ALTER TABLE refresh_tokens ADD COLUMN successor_digest TEXT;
 UPDATE refresh_tokens SET revoked_at = rotated_at
     WHERE rotated_at IS NOT NULL AND revoked_at IS NULL
@@ -17,6 +16,3 @@ UPDATE refresh_tokens SET successor_digest = (
         SELECT s.token_digest FROM refresh_tokens s
         WHERE s.predecessor_digest = refresh_tokens.token_digest)
     WHERE rotated_at IS NOT NULL AND revoked_at IS NULL;
-DROP INDEX refresh_tokens_predecessor;
-DROP INDEX refresh_tokens_grant;
-DROP INDEX access_tokens_grant;

@@ -302,13 +302,19 @@ pub(super) const LOCK_GRANT_OF_REFRESH: &str = "UPDATE grants SET revoked_at = r
 pub(super) const MARK_ROTATED: &str =
     "UPDATE refresh_tokens SET rotated_at = $2, successor_digest = $3
      WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL";
-/// `rotated_at`, `revoked_at` of refresh token `$1`.
+/// `rotated_at`, `revoked_at`, `successor_digest` of refresh token `$1` ([`grace_replay`]).
 pub(super) const REFRESH_STATE: &str =
-    "SELECT rotated_at, revoked_at FROM refresh_tokens WHERE token_digest = $1";
+    "SELECT rotated_at, revoked_at, successor_digest FROM refresh_tokens WHERE token_digest = $1";
 /// Revokes (at `$2`) the successor of refresh token `$1` if it is unused.
 pub(super) const REVOKE_SUCCESSOR: &str = "UPDATE refresh_tokens SET revoked_at = $2
      WHERE token_digest = (SELECT successor_digest FROM refresh_tokens WHERE token_digest = $1)
        AND rotated_at IS NULL AND revoked_at IS NULL";
+/// [`REVOKE_SUCCESSOR`] for a token rotated by a version before migration 5 (no
+/// `successor_digest`): its successor is the token whose predecessor it is. On PostgreSQL,
+/// where instances of both versions share the database during a roll-out, that column is
+/// indexed; on SQLite the migration filled in every successor, so this never runs there.
+const REVOKE_SUCCESSOR_BY_PREDECESSOR: &str = "UPDATE refresh_tokens SET revoked_at = $2
+     WHERE predecessor_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL";
 /// Spends the one grace replay of rotated refresh token `$1` (at `$2`) and records its new
 /// successor `$3`: a revoked token is never in grace again.
 pub(super) const SPEND_GRACE: &str =
@@ -410,15 +416,24 @@ pub(super) fn access_state_from_row(row: &impl Row) -> StoreResult<(bool, String
     Ok((revoked, row.text("grant_id")?))
 }
 
-/// Whether a rotated refresh token presented again at `now` is still within the grace period
-/// (from a [`REFRESH_STATE`] row). A grace of 0 means no grace at all, not "within the same
-/// second"; a revoked token is never in grace.
-pub(super) fn in_grace(row: &impl Row, now: i64, grace_seconds: i64) -> StoreResult<bool> {
+/// For a rotated refresh token presented again at `now` (a [`REFRESH_STATE`] row): if it is
+/// still within the grace period, the statement that revokes its unused successor
+/// ([`REVOKE_SUCCESSOR`] with `$1` the token, `$2` now). A grace of 0 means no grace at all,
+/// not "within the same second"; a revoked token (its one replay spent) is never in grace.
+pub(super) fn grace_replay(
+    row: &impl Row,
+    now: i64,
+    grace_seconds: i64,
+) -> StoreResult<Option<&'static str>> {
     let rotated_at = row.opt_int("rotated_at")?;
-    let revoked_at = row.opt_int("revoked_at")?;
-    Ok(grace_seconds > 0
-        && revoked_at.is_none()
-        && rotated_at.is_some_and(|at| now.saturating_sub(at) <= grace_seconds))
+    let in_grace = grace_seconds > 0
+        && row.opt_int("revoked_at")?.is_none()
+        && rotated_at.is_some_and(|at| now.saturating_sub(at) <= grace_seconds);
+    Ok(match (in_grace, row.opt_text("successor_digest")?) {
+        (false, _) => None,
+        (true, Some(_)) => Some(REVOKE_SUCCESSOR),
+        (true, None) => Some(REVOKE_SUCCESSOR_BY_PREDECESSOR),
+    })
 }
 
 // ---- consents ----

@@ -155,3 +155,18 @@ async fn a_new_database_and_its_wal_are_owner_only() {
     }
     store.close().await;
 }
+
+/// SQLite: a token without `successor_digest` (only a writer older than migration 5 leaves
+/// one; here written directly) is still replayed within its grace period.
+#[tokio::test]
+async fn sqlite_replays_a_rotation_of_the_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(crate::store::LEGACY_ROTATION)
+        .unwrap();
+    crate::store::replays_a_legacy_rotation(&store).await;
+    store.close().await;
+}

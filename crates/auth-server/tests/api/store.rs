@@ -1109,6 +1109,54 @@ async fn the_database_url_scheme_picks_the_backend_and_the_pool_size_is_configur
     PgStore::drop_schema(&url, &schema).await.unwrap();
 }
 
+/// A refresh token `legacy-1` rotated into `legacy-2` at 100 by a version before migration 5
+/// (no `successor_digest`): what a PostgreSQL instance of the previous version writes during a
+/// roll-out. Written with the backend's own driver; then [`replays_a_legacy_rotation`].
+pub(crate) const LEGACY_ROTATION: &str = "
+    INSERT INTO grants (grant_id, client_id, user_id, resource, scope, auth_time, created_at)
+    VALUES ('g-legacy', 'c1', 'u1', 'http://localhost:8001/mcp', 'mcp:tools', 1, 1);
+    INSERT INTO refresh_tokens (token_digest, grant_id, predecessor_digest, issued_at, expires_at, rotated_at)
+    VALUES ('legacy-1', 'g-legacy', NULL, 1, 10000, 100),
+           ('legacy-2', 'g-legacy', 'legacy-1', 100, 10000, NULL);";
+
+/// After [`LEGACY_ROTATION`]: `legacy-1` presented again within the grace period gets its one
+/// replay (its successor found through `predecessor_digest`), and no second one.
+pub(crate) async fn replays_a_legacy_rotation(store: &dyn Store) {
+    let rotate = |new: &str| {
+        let next = refresh(new, "g-legacy");
+        async move {
+            store
+                .rotate_refresh_token("legacy-1", &next, &access_of(&next), 106, 10)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches!(rotate("legacy-3").await, Rotation::GraceReplay));
+    let (lost, _) = store.get_refresh_token("legacy-2").await.unwrap().unwrap();
+    assert_eq!(lost.rotated_at, Some(106), "the lost successor is revoked");
+    assert!(matches!(rotate("legacy-4").await, Rotation::Reused));
+}
+
+/// PostgreSQL: a token rotated by an instance of the previous version (migration 4) is still
+/// replayed within its grace period by this version.
+#[tokio::test]
+async fn postgres_replays_a_rotation_of_the_previous_version() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let sql = format!("SET search_path TO {schema}; {LEGACY_ROTATION}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    replays_a_legacy_rotation(&store).await;
+    auth_server::store::Lifecycle::close(&store).await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+}
+
 /// `TEST_DATABASE_URL` (set by `.ci/run` when PostgreSQL answers), or `None` with a note.
 pub(crate) fn postgres_url() -> Option<String> {
     let url = std::env::var("TEST_DATABASE_URL")

@@ -171,18 +171,18 @@ impl Grants for PgStore {
             tx.commit().await?;
             return Ok(Rotation::Rotated);
         }
-        let Some(in_grace) = fetch_opt(&mut *tx, q::REFRESH_STATE, &old, |r| {
-            q::in_grace(r, now, grace_seconds)
+        let Some(grace_replay) = fetch_opt(&mut *tx, q::REFRESH_STATE, &old, |r| {
+            q::grace_replay(r, now, grace_seconds)
         })
         .await?
         else {
             return Ok(Rotation::Unknown);
         };
-        if !in_grace {
-            return Ok(Rotation::Reused);
-        }
         // The client lost the response: replace the unused successor, once per token.
-        if execute(&mut *tx, q::REVOKE_SUCCESSOR, &spend[..2]).await? == 0 {
+        let Some(revoke_successor) = grace_replay else {
+            return Ok(Rotation::Reused);
+        };
+        if execute(&mut *tx, revoke_successor, &spend[..2]).await? == 0 {
             return Ok(Rotation::Reused);
         }
         execute(&mut *tx, q::SPEND_GRACE, &spend).await?;

@@ -170,14 +170,17 @@ impl RotationJob {
             self.store(tx)?;
             return Ok(Rotation::Rotated);
         }
-        let Some(in_grace) = query_opt(tx, q::REFRESH_STATE, &old, |r| {
-            q::in_grace(r, self.now, self.grace_seconds)
+        let Some(grace_replay) = query_opt(tx, q::REFRESH_STATE, &old, |r| {
+            q::grace_replay(r, self.now, self.grace_seconds)
         })?
         else {
             return Ok(Rotation::Unknown);
         };
         // The client lost the response: replace the unused successor, once per token.
-        if !in_grace || execute(tx, q::REVOKE_SUCCESSOR, &spend[..2])? == 0 {
+        let Some(revoke_successor) = grace_replay else {
+            return Ok(Rotation::Reused);
+        };
+        if execute(tx, revoke_successor, &spend[..2])? == 0 {
             return Ok(Rotation::Reused);
         }
         execute(tx, q::SPEND_GRACE, &spend)?;
