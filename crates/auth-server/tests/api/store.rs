@@ -73,6 +73,32 @@ pub(crate) fn refresh(digest: &str, grant_id: &str) -> RefreshTokenRecord {
     }
 }
 
+/// Presents refresh token `old` of `grant` at `now`, offering the successor `new` (with an
+/// access token never used before).
+async fn rotate(
+    store: &dyn Store,
+    old: &str,
+    new: &str,
+    grant: &str,
+    now: i64,
+    grace_seconds: i64,
+) -> Rotation {
+    let next = refresh(new, grant);
+    store
+        .rotate_refresh_token(old, &next, &access_of(&next), now, grace_seconds)
+        .await
+        .unwrap()
+}
+
+/// Refresh token `digest` as the store reports it (without its grant).
+async fn refresh_token(store: &dyn Store, digest: &str) -> Option<RefreshTokenRecord> {
+    store
+        .get_refresh_token(digest)
+        .await
+        .unwrap()
+        .map(|(token, _)| token)
+}
+
 /// Seeds grant `grant_id` of `user_id` the way the server creates one: a code redeemed at 1
 /// (so `created_at` is 1), issuing the refresh token `refresh_digest` (if any) and the access
 /// token `jti`.
@@ -205,63 +231,30 @@ async fn grants(store: &dyn Store) {
 
     // Rotation, grace replay once, then reuse.
     assert!(matches!(
-        store
-            .rotate_refresh_token(
-                "r1",
-                &refresh("r2", "g1"),
-                &access_of(&refresh("r2", "g1")),
-                200,
-                10
-            )
-            .await
-            .unwrap(),
+        rotate(store, "r1", "r2", "g1", 200, 10).await,
         Rotation::Rotated
     ));
     assert!(
-        store
-            .get_refresh_token("r1")
+        refresh_token(store, "r1")
             .await
-            .unwrap()
-            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
     );
     assert!(matches!(
-        store
-            .rotate_refresh_token(
-                "r1",
-                &refresh("r3", "g1"),
-                &access_of(&refresh("r3", "g1")),
-                205,
-                10
-            )
-            .await
-            .unwrap(),
+        rotate(store, "r1", "r3", "g1", 205, 10).await,
         Rotation::GraceReplay
     ));
     assert!(
-        store
-            .get_refresh_token("r2")
+        refresh_token(store, "r2")
             .await
-            .unwrap()
-            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some(),
         "lost successor revoked"
     );
     assert!(matches!(
-        store
-            .rotate_refresh_token(
-                "r1",
-                &refresh("r4", "g1"),
-                &access_of(&refresh("r4", "g1")),
-                206,
-                10
-            )
-            .await
-            .unwrap(),
+        rotate(store, "r1", "r4", "g1", 206, 10).await,
         Rotation::Reused
     ));
     // j2: an access token of the grant that is never revoked by itself.
@@ -278,29 +271,11 @@ async fn grants(store: &dyn Store) {
         Rotation::Rotated
     ));
     assert!(matches!(
-        store
-            .rotate_refresh_token(
-                "r3",
-                &refresh("r6", "g1"),
-                &access_of(&refresh("r6", "g1")),
-                400,
-                10
-            )
-            .await
-            .unwrap(),
+        rotate(store, "r3", "r6", "g1", 400, 10).await,
         Rotation::Reused
     ));
     assert!(matches!(
-        store
-            .rotate_refresh_token(
-                "zz",
-                &refresh("r7", "g1"),
-                &access_of(&refresh("r7", "g1")),
-                400,
-                10
-            )
-            .await
-            .unwrap(),
+        rotate(store, "zz", "r7", "g1", 400, 10).await,
         Rotation::Unknown
     ));
 
@@ -330,24 +305,14 @@ async fn grants(store: &dyn Store) {
         Some((true, "g1".to_owned()))
     );
     assert!(
-        store
-            .get_refresh_token("r5")
+        refresh_token(store, "r5")
             .await
-            .unwrap()
-            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
     );
     assert!(store.purge_tokens(20_000).await.unwrap() >= 1);
-    assert!(
-        store
-            .get_refresh_token("r5")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_none()
-    );
+    assert!(refresh_token(store, "r5").await.is_none());
 }
 
 async fn consents_and_users(store: &dyn Store) {
@@ -450,11 +415,8 @@ async fn user_removal(store: &dyn Store) {
         Some(700)
     );
     assert!(
-        store
-            .get_refresh_token("r-del")
+        refresh_token(store, "r-del")
             .await
-            .unwrap()
-            .map(|(token, _)| token)
             .unwrap()
             .rotated_at
             .is_some()
@@ -469,14 +431,7 @@ async fn user_removal(store: &dyn Store) {
 async fn lookups_and_round_trips(store: &dyn Store) {
     assert!(store.get_client("nobody").await.unwrap().is_none());
     assert!(store.get_grant("nothing").await.unwrap().is_none());
-    assert!(
-        store
-            .get_refresh_token("nothing")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_none()
-    );
+    assert!(refresh_token(store, "nothing").await.is_none());
     assert!(store.get_user("nobody").await.unwrap().is_none());
     // upsert inserts when missing, and every field round-trips.
     let mut c = client("rt-client", ClientSource::MetadataDocument, 3);
@@ -680,26 +635,10 @@ async fn revocation_beats_late_writers(store: Arc<dyn Store>) {
     seed_grant(store.as_ref(), "g-rev", "u1", Some("rev-1"), "rev-a").await;
     store.revoke_grant("g-rev", 20).await.unwrap();
     assert!(matches!(
-        store
-            .rotate_refresh_token(
-                "rev-1",
-                &refresh("rev-2", "g-rev"),
-                &access_of(&refresh("rev-2", "g-rev")),
-                21,
-                10
-            )
-            .await
-            .unwrap(),
+        rotate(store.as_ref(), "rev-1", "rev-2", "g-rev", 21, 10).await,
         Rotation::Reused
     ));
-    assert!(
-        store
-            .get_refresh_token("rev-2")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_none()
-    );
+    assert!(refresh_token(store.as_ref(), "rev-2").await.is_none());
 }
 
 /// Many concurrent presentations of one refresh token: exactly one rotation wins; with a
@@ -738,12 +677,7 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
         );
         let mut live = 0;
         for i in 0..6 {
-            if let Some(t) = store
-                .get_refresh_token(&format!("{first}-n{i}"))
-                .await
-                .unwrap()
-                .map(|(token, _)| token)
-            {
+            if let Some(t) = refresh_token(store.as_ref(), &format!("{first}-n{i}")).await {
                 live += usize::from(t.rotated_at.is_none());
             }
         }
@@ -754,20 +688,11 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
         let g = format!("rr{round}");
         let first = format!("rr{round}-0");
         seed_grant(store.as_ref(), &g, "u1", Some(&first), &format!("{g}-a")).await;
-        let rotate = {
+        let rotation = {
             let store = store.clone();
             let (g, first) = (g.clone(), first.clone());
             tokio::spawn(async move {
-                store
-                    .rotate_refresh_token(
-                        &first,
-                        &refresh(&format!("{first}-n"), &g),
-                        &access_of(&refresh(&format!("{first}-n"), &g)),
-                        200,
-                        10,
-                    )
-                    .await
-                    .unwrap()
+                rotate(store.as_ref(), &first, &format!("{first}-n"), &g, 200, 10).await
             })
         };
         let revoke = {
@@ -775,27 +700,21 @@ async fn concurrent_rotation(store: Arc<dyn Store>) {
             let g = g.clone();
             tokio::spawn(async move { store.revoke_grant(&g, 200).await.unwrap() })
         };
-        rotate.await.unwrap();
+        rotation.await.unwrap();
         revoke.await.unwrap();
-        if let Some(t) = store
-            .get_refresh_token(&format!("{first}-n"))
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-        {
+        if let Some(t) = refresh_token(store.as_ref(), &format!("{first}-n")).await {
             assert!(t.rotated_at.is_some(), "round {round}: successor revoked");
         }
         assert!(matches!(
-            store
-                .rotate_refresh_token(
-                    &format!("{first}-n"),
-                    &refresh(&format!("{first}-x"), &g),
-                    &access_of(&refresh(&format!("{first}-x"), &g)),
-                    201,
-                    10
-                )
-                .await
-                .unwrap(),
+            rotate(
+                &*store,
+                &format!("{first}-n"),
+                &format!("{first}-x"),
+                &g,
+                201,
+                10
+            )
+            .await,
             Rotation::Reused | Rotation::Unknown
         ));
     }
@@ -928,14 +847,7 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
         CodeRedemption::Fresh(_)
     ));
     assert!(store.get_grant("g-iss").await.unwrap().is_some());
-    assert!(
-        store
-            .get_refresh_token("iss-r1")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_some()
-    );
+    assert!(refresh_token(store, "iss-r1").await.is_some());
     assert_eq!(
         store.access_token_revoked("iss-a1").await.unwrap(),
         Some((false, "g-iss".to_owned()))
@@ -947,21 +859,14 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         CodeRedemption::Replayed { .. }
     ));
-    assert!(
-        store
-            .get_refresh_token("iss-r2")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_none()
-    );
+    assert!(refresh_token(store, "iss-r2").await.is_none());
     assert_eq!(store.access_token_revoked("iss-a2").await.unwrap(), None);
     // A rotation stores its successor and access token; a reuse (no grace) stores neither.
-    let rotate = |successor: &str, jti: &str| {
+    let successor_and_access = |successor: &str, jti: &str| {
         let t = issued(successor, jti);
         (t.refresh_token.unwrap(), t.access_token)
     };
-    let (next, access) = rotate("iss-r3", "iss-a3");
+    let (next, access) = successor_and_access("iss-r3", "iss-a3");
     assert!(matches!(
         store
             .rotate_refresh_token("iss-r1", &next, &access, 7, 0)
@@ -969,14 +874,7 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         Rotation::Rotated
     ));
-    assert!(
-        store
-            .get_refresh_token("iss-r3")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_some()
-    );
+    assert!(refresh_token(store, "iss-r3").await.is_some());
     assert!(
         store
             .access_token_revoked("iss-a3")
@@ -984,7 +882,7 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap()
             .is_some()
     );
-    let (next, access) = rotate("iss-r4", "iss-a4");
+    let (next, access) = successor_and_access("iss-r4", "iss-a4");
     assert!(matches!(
         store
             .rotate_refresh_token("iss-r1", &next, &access, 8, 0)
@@ -992,14 +890,7 @@ async fn issuance_is_stored_with_the_win(store: &dyn Store) {
             .unwrap(),
         Rotation::Reused
     ));
-    assert!(
-        store
-            .get_refresh_token("iss-r4")
-            .await
-            .unwrap()
-            .map(|(token, _)| token)
-            .is_none()
-    );
+    assert!(refresh_token(store, "iss-r4").await.is_none());
     assert_eq!(store.access_token_revoked("iss-a4").await.unwrap(), None);
 }
 
