@@ -134,6 +134,32 @@ async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<String>) {
     (port, rx)
 }
 
+/// Waits for the sign-in form, fills it in and submits it.
+async fn sign_in(client: &Client, username: &str, password: &str) {
+    client
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 fn authorize_url(app: &TestApp, redirect_uri: &str, challenge: &str, scope: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
@@ -166,27 +192,13 @@ async fn browser_login_and_consent_complete_the_flow() {
         ))
         .await
         .unwrap();
-    let username = client
+    client
         .wait()
         .for_element(Locator::Id("username"))
         .await
         .unwrap();
     save_screenshot(&client, "login").await;
-    username.send_keys("demo").await.unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("demo")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&client, "demo", "demo").await;
 
     let approve = client
         .wait()
@@ -243,28 +255,7 @@ async fn browser_shows_the_login_error_and_the_error_page() {
         ))
         .await
         .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("demo")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("not-the-password")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&client, "demo", "not-the-password").await;
     let error = client
         .wait()
         .for_element(Locator::Id("login-error"))
@@ -319,28 +310,7 @@ async fn browser_consent_shows_withheld_scopes_for_a_guest() {
         ))
         .await
         .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("guest")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("guest")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&client, "guest", "guest").await;
     let withheld = client
         .wait()
         .for_element(Locator::Id("withheld"))
