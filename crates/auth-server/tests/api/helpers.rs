@@ -244,6 +244,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POST /token with the client authenticated by HTTP Basic.
+    pub(crate) async fn token_basic(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Redeems `code` for the public test client.
     pub(crate) async fn redeem(
         &self,

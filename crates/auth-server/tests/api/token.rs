@@ -245,14 +245,7 @@ async fn confidential_client_authentication() {
         ("redirect_uri", CALLBACK),
         ("code_verifier", p.verifier.as_str()),
     ];
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("confidential-client", Some("wrong"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.token_basic("confidential-client", "wrong", &form).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(
         r.headers()["www-authenticate"]
@@ -280,18 +273,17 @@ async fn confidential_client_authentication() {
 
     let q = app.authorize_code("confidential-client", &p, &[]).await;
     let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("confidential-client", Some("s3cr3t-confidential"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", q["code"].as_str()),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", p.verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .token_basic(
+            "confidential-client",
+            "s3cr3t-confidential",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", p.verifier.as_str()),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -407,18 +399,17 @@ async fn public_clients_may_use_basic_with_an_empty_secret() {
     let p = pkce();
     let q = app.authorize_code("public-client", &p, &[]).await;
     let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("public-client", Some(""))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", q["code"].as_str()),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", p.verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .token_basic(
+            "public-client",
+            "",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", p.verifier.as_str()),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
