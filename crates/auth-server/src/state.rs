@@ -81,8 +81,11 @@ impl AppState {
         let rng_ready = tokio::task::spawn_blocking(|| {
             mcp_auth_core::secret::fill_random(&mut [0u8; 16]);
         });
-        seed_users(&settings, store.as_ref()).await?;
-        seed_clients(&settings, store.as_ref(), now).await?;
+        // Users and clients side by side: their argon2 runs all start before any is awaited.
+        tokio::try_join!(
+            seed_users(&settings, store.as_ref()),
+            seed_clients(&settings, store.as_ref(), now),
+        )?;
         if !settings.tokens.signing_key_file.is_empty() {
             crate::keys::import_configured(
                 store.as_ref(),
