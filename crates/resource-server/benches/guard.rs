@@ -11,7 +11,8 @@
 //!   `notifications/initialized`); each call carries its id and is answered as SSE.
 //!
 //! Every iteration reads the whole answer. The token is validated once in the setup, so the
-//! calls measure a validation cache hit, as under load.
+//! calls measure a validation cache hit, as under load. Everything runs on one thread, so a
+//! call's time is its work rather than the wake-ups between threads (see `bench_guard`).
 //!
 //! For instruction counts, `RS_GUARD_CALLS=<case>:<n>[:tcp]` skips criterion and makes just
 //! `n` calls of one case (`tcp`: to the application served on `127.0.0.1:0`, through a
@@ -200,8 +201,11 @@ fn stateless_json(settings: &mut Settings) {
 fn sessions(_: &mut Settings) {}
 
 fn bench_guard(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread: rmcp serves each stateless request in a task of its own, and on a
+    // multi-threaded runtime handing it to a worker and back (thread wake-ups) took most of
+    // a call's time and moved it from ~30 to ~120 µs with the load on the rest of the
+    // machine, far more than the guard costs.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
