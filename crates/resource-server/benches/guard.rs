@@ -11,7 +11,19 @@
 //!   `notifications/initialized`); each call carries its id and is answered as SSE.
 //!
 //! Every iteration reads the whole answer. The token is validated once in the setup, so the
-//! calls measure a validation cache hit, as under load.
+//! calls measure a validation cache hit, as under load. Everything runs on one thread, so a
+//! call's time is its work rather than the wake-ups between threads (see `bench_guard`).
+//!
+//! For instruction counts, `RS_GUARD_CALLS=<case>:<n>[:tcp]` skips criterion and makes just
+//! `n` calls of one case (`tcp`: to the application served on `127.0.0.1:0`, through a
+//! `reqwest` client on one keep-alive connection, so hyper's side is counted too). The
+//! instructions of a call are the difference between two runs with different `n`, divided
+//! by the difference in `n` (the setup is the same in both):
+//!
+//! ```text
+//! RS_GUARD_CALLS=jwt-stateless:100  valgrind --tool=callgrind <guard bench binary> --bench
+//! RS_GUARD_CALLS=jwt-stateless:1100 valgrind --tool=callgrind <guard bench binary> --bench
+//! ```
 
 mod support;
 
@@ -76,6 +88,69 @@ async fn send(app: &Router, request: Request<Body>) -> (StatusCode, HeaderValue,
     (status, session, body)
 }
 
+/// `n` calls of `caller` to `app` served on `127.0.0.1:0`, over one keep-alive connection.
+async fn send_over_tcp(app: Router, caller: &Caller, n: usize) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(mcp_auth_serve::nodelay(listener), app).await });
+    let client = reqwest::Client::new();
+    for _ in 0..n {
+        let (parts, _) = caller.post(TOOLS_CALL).into_parts();
+        let response = client
+            .post(&url)
+            .headers(parts.headers)
+            .body(TOOLS_CALL)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.expect("the body");
+    }
+}
+
+/// What `RS_GUARD_CALLS=<case>:<n>[:tcp]` asks for (see the module docs).
+struct Calls {
+    case: String,
+    n: usize,
+    tcp: bool,
+}
+
+impl Calls {
+    /// `RS_GUARD_CALLS`, when set.
+    fn from_env() -> Option<Self> {
+        let spec = std::env::var("RS_GUARD_CALLS").ok()?;
+        let mut fields = spec.split(':');
+        let (Some(case), Some(n)) = (fields.next(), fields.next()) else {
+            panic!("RS_GUARD_CALLS=<case>:<n>[:tcp], not {spec:?}");
+        };
+        let tcp = match fields.next() {
+            None => false,
+            Some("tcp") => true,
+            Some(other) => panic!("RS_GUARD_CALLS: {other:?} is not `tcp`"),
+        };
+        Some(Self {
+            case: case.to_owned(),
+            n: n.parse().expect("RS_GUARD_CALLS: a number of calls"),
+            tcp,
+        })
+    }
+
+    /// Makes the calls on `runtime`.
+    fn run(&self, runtime: &Runtime, app: Router, caller: &Caller) {
+        if self.tcp {
+            runtime.block_on(send_over_tcp(app, caller, self.n));
+        } else {
+            runtime.block_on(async {
+                for _ in 0..self.n {
+                    send(&app, caller.post(TOOLS_CALL)).await;
+                }
+            });
+        }
+    }
+}
+
 /// The application in `mode` (settings tweak) and a caller for it: with `token` (or none,
 /// authorization off); in session mode, its session opened.
 fn setup(
@@ -126,8 +201,11 @@ fn stateless_json(settings: &mut Settings) {
 fn sessions(_: &mut Settings) {}
 
 fn bench_guard(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread: rmcp serves each stateless request in a task of its own, and on a
+    // multi-threaded runtime handing it to a worker and back (thread wake-ups) took most of
+    // a call's time and moved it from ~30 to ~120 µs with the load on the rest of the
+    // machine, far more than the guard costs.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -141,7 +219,15 @@ fn bench_guard(c: &mut Criterion) {
         ("jwt-session", Some(alice.as_str()), sessions),
         ("noauth-session", None, sessions),
     ];
+    let calls = Calls::from_env();
     for (name, token, mode) in cases {
+        if let Some(calls) = &calls {
+            if calls.case == name {
+                let (app, caller) = setup(&runtime, &jwks_uri, token, mode);
+                calls.run(&runtime, app, &caller);
+            }
+            continue;
+        }
         let (app, caller) = setup(&runtime, &jwks_uri, token, mode);
         c.bench_function(&format!("rs-guard/{name}"), |b| {
             b.to_async(&runtime)
