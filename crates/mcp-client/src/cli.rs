@@ -32,7 +32,7 @@ pub struct Cli {
     /// A TOML configuration file (see config/default.toml for the keys).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The credential file (default: <user data dir>/mcp-client/credentials.json).
+    /// The credential file (default: mcp-client/credentials.json in the user data directory).
     #[arg(long, global = true, value_name = "FILE")]
     pub store: Option<PathBuf>,
     /// Print one JSON document (steps and result) on stdout instead of text.
