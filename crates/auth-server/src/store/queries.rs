@@ -312,7 +312,9 @@ pub(super) const REVOKE_SUCCESSOR: &str = "UPDATE refresh_tokens SET revoked_at 
 /// [`REVOKE_SUCCESSOR`] for a token rotated by a version before migration 5 (no
 /// `successor_digest`): its successor is the token whose predecessor it is. On PostgreSQL,
 /// where instances of both versions share the database during a roll-out, that column is
-/// indexed; on SQLite the migration filled in every successor, so this never runs there.
+/// indexed. On SQLite it is not, but the migration filled in the successor of every token
+/// that could still be replayed (rotated within the hour before it ran), so this runs there
+/// only for a token rotated before the upgrade and replayed within its grace period.
 const REVOKE_SUCCESSOR_BY_PREDECESSOR: &str = "UPDATE refresh_tokens SET revoked_at = $2
      WHERE predecessor_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL";
 /// Spends the one grace replay of rotated refresh token `$1` (at `$2`) and records its new

@@ -81,9 +81,11 @@ async fn two_stores_on_one_file_take_turns_writing() {
 }
 
 /// A database at schema version 4 (before a rotated refresh token named its successor)
-/// migrates to version 5 with its refresh-token families intact: a token rotated once still
-/// gets its one grace replay (the migration finds its successor through
+/// migrates to version 5 with its refresh-token families intact: a token rotated lately
+/// still gets its one grace replay (the migration finds its successor through
 /// `predecessor_digest`), and a token whose replay was already spent does not get another.
+/// Tokens rotated over an hour before the migration are left as they were (they can no
+/// longer be replayed: the grace period is at most 300 s).
 #[tokio::test]
 async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() {
     const VERSION_4: [&str; 4] = [
@@ -104,37 +106,70 @@ async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() 
         conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
             .unwrap();
     }
-    // Family a: a1 rotated into a2 at 100. Family b: b1 rotated into b2 at 100, then
-    // replayed at 105 (b2 revoked, b3 issued): the version-4 way of spending the replay.
-    conn.execute_batch(
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    // Family a: a1 rotated into a2 just now. Family b: b1 rotated into b2, then replayed
+    // (b2 revoked, b3 issued): the version-4 way of spending the replay. Family o: o1
+    // rotated into o2 two hours ago.
+    conn.execute_batch(&format!(
         "INSERT INTO grants VALUES ('g', 'c1', 'u1', 'http://localhost:8001/mcp', 'mcp:tools', 1, 1, NULL);
          INSERT INTO refresh_tokens
            (token_digest, grant_id, predecessor_digest, issued_at, expires_at, rotated_at, revoked_at)
-         VALUES ('a1', 'g', NULL, 1, 10000, 100, NULL), ('a2', 'g', 'a1', 100, 10000, NULL, NULL),
-                ('b1', 'g', NULL, 1, 10000, 100, NULL), ('b2', 'g', 'b1', 100, 10000, NULL, 105),
-                ('b3', 'g', 'b1', 105, 10000, NULL, NULL);",
-    )
+         VALUES ('a1', 'g', NULL, 1, {exp}, {now}, NULL), ('a2', 'g', 'a1', {now}, {exp}, NULL, NULL),
+                ('b1', 'g', NULL, 1, {exp}, {now}, NULL), ('b2', 'g', 'b1', {now}, {exp}, NULL, {now}),
+                ('b3', 'g', 'b1', {now}, {exp}, NULL, NULL),
+                ('o1', 'g', NULL, 1, {exp}, {old}, NULL), ('o2', 'g', 'o1', {old}, {exp}, NULL, NULL);",
+        exp = now + 86_400,
+        old = now - 7_200,
+    ))
     .unwrap();
     drop(conn);
 
     let store = SqliteStore::open(&path).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let successors: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT token_digest, successor_digest FROM refresh_tokens WHERE token_digest IN ('a1', 'b1', 'o1') ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        successors,
+        [
+            ("a1".to_owned(), Some("a2".to_owned())),
+            ("b1".to_owned(), None),
+            ("o1".to_owned(), None)
+        ],
+        "filled in for a1 only: b1's replay is spent, o1 is too old to matter"
+    );
     let rotate = |old: &'static str, new: &'static str| {
         let next = crate::store::refresh(new, "g");
         let store = &store;
         async move {
             store
-                .rotate_refresh_token(old, &next, &crate::store::access_of(&next), 106, 10)
+                .rotate_refresh_token(old, &next, &crate::store::access_of(&next), now + 6, 10)
                 .await
                 .unwrap()
         }
     };
     assert!(matches!(rotate("a1", "a3").await, Rotation::GraceReplay));
     let (a2, _) = store.get_refresh_token("a2").await.unwrap().unwrap();
-    assert_eq!(a2.rotated_at, Some(106), "the lost successor is revoked");
+    assert_eq!(
+        a2.rotated_at,
+        Some(now + 6),
+        "the lost successor is revoked"
+    );
     assert!(matches!(rotate("a1", "a4").await, Rotation::Reused));
     assert!(matches!(rotate("b1", "b4").await, Rotation::Reused));
     let (b3, _) = store.get_refresh_token("b3").await.unwrap().unwrap();
     assert_eq!(b3.rotated_at, None, "b1's spent replay left b3 alone");
+    assert!(matches!(rotate("o1", "o3").await, Rotation::Reused));
     store.close().await;
 }
 
