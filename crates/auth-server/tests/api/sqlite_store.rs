@@ -106,13 +106,8 @@ async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() 
         conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [version])
             .unwrap();
     }
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap();
+    // The migration reads the real clock, so the rows do too.
+    let now = mcp_auth_core::clock::Clock::now(&mcp_auth_core::clock::SystemClock);
     // Family a: a1 rotated into a2 just now. Family b: b1 rotated into b2, then replayed
     // (b2 revoked, b3 issued): the version-4 way of spending the replay. Family o: o1
     // rotated into o2 two hours ago.
