@@ -1,13 +1,12 @@
 //! The SQLite backend beyond the shared contract: files written by the sqlx-based versions
-//! open unchanged, and a second process writing the same file (`auth-server user add`
-//! beside a running server) waits its turn instead of failing.
+//! open unchanged, a version-4 database migrates with its refresh-token families intact, a
+//! second process writing the same file (`auth-server user add` beside a running server)
+//! waits its turn instead of failing, and the files the store creates are owner-only.
 
 use std::sync::Arc;
 
 use auth_server::store::sqlite::SqliteStore;
-use auth_server::store::{
-    Grants as _, Lifecycle as _, RateLimits as _, Rotation, Store, Users as _,
-};
+use auth_server::store::{Lifecycle as _, RateLimits as _, Store, Users as _};
 
 /// `tests/fixtures/sqlx-era.db` was written by the sqlx-based store (commit 037f3f8:
 /// `auth-server user add alice --display-name 'Alice (sqlx era)'`, which migrated a fresh
@@ -108,21 +107,8 @@ async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() 
     }
     // The migration reads the real clock, so the rows do too.
     let now = mcp_auth_core::clock::Clock::now(&mcp_auth_core::clock::SystemClock);
-    // Family a: a1 rotated into a2 just now. Family b: b1 rotated into b2, then replayed
-    // (b2 revoked, b3 issued): the version-4 way of spending the replay. Family o: o1
-    // rotated into o2 two hours ago.
-    conn.execute_batch(&format!(
-        "INSERT INTO grants VALUES ('g', 'c1', 'u1', 'http://localhost:8001/mcp', 'mcp:tools', 1, 1, NULL);
-         INSERT INTO refresh_tokens
-           (token_digest, grant_id, predecessor_digest, issued_at, expires_at, rotated_at, revoked_at)
-         VALUES ('a1', 'g', NULL, 1, {exp}, {now}, NULL), ('a2', 'g', 'a1', {now}, {exp}, NULL, NULL),
-                ('b1', 'g', NULL, 1, {exp}, {now}, NULL), ('b2', 'g', 'b1', {now}, {exp}, NULL, {now}),
-                ('b3', 'g', 'b1', {now}, {exp}, NULL, NULL),
-                ('o1', 'g', NULL, 1, {exp}, {old}, NULL), ('o2', 'g', 'o1', {old}, {exp}, NULL, NULL);",
-        exp = now + 86_400,
-        old = now - 7_200,
-    ))
-    .unwrap();
+    conn.execute_batch(&crate::store::version_4_families(now))
+        .unwrap();
     drop(conn);
 
     let store = SqliteStore::open(&path).await.unwrap();
@@ -143,28 +129,7 @@ async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() 
         ],
         "filled in for a1 only: b1's replay is spent, o1 is too old to matter"
     );
-    let rotate = |old: &'static str, new: &'static str| {
-        let next = crate::store::refresh(new, "g");
-        let store = &store;
-        async move {
-            store
-                .rotate_refresh_token(old, &next, &crate::store::access_of(&next), now + 6, 10)
-                .await
-                .unwrap()
-        }
-    };
-    assert!(matches!(rotate("a1", "a3").await, Rotation::GraceReplay));
-    let (a2, _) = store.get_refresh_token("a2").await.unwrap().unwrap();
-    assert_eq!(
-        a2.rotated_at,
-        Some(now + 6),
-        "the lost successor is revoked"
-    );
-    assert!(matches!(rotate("a1", "a4").await, Rotation::Reused));
-    assert!(matches!(rotate("b1", "b4").await, Rotation::Reused));
-    let (b3, _) = store.get_refresh_token("b3").await.unwrap().unwrap();
-    assert_eq!(b3.rotated_at, None, "b1's spent replay left b3 alone");
-    assert!(matches!(rotate("o1", "o3").await, Rotation::Reused));
+    crate::store::version_4_families_keep_one_grace_replay(&store, now).await;
     store.close().await;
 }
 

@@ -1000,6 +1000,90 @@ async fn the_database_url_scheme_picks_the_backend_and_the_pool_size_is_configur
     PgStore::drop_schema(&url, &schema).await.unwrap();
 }
 
+/// Refresh-token families as a version-4 database holds them at `now` (no
+/// `successor_digest`), for the migration-5 tests. Family a: a1 rotated into a2 just now.
+/// Family b: b1 rotated into b2, then replayed (b2 revoked, b3 issued): the version-4 way of
+/// spending the replay. Family o: o1 rotated into o2 two hours ago.
+pub(crate) fn version_4_families(now: i64) -> String {
+    format!(
+        "INSERT INTO grants (grant_id, client_id, user_id, resource, scope, auth_time, created_at)
+         VALUES ('g', 'c1', 'u1', 'http://localhost:8001/mcp', 'mcp:tools', 1, 1);
+         INSERT INTO refresh_tokens
+           (token_digest, grant_id, predecessor_digest, issued_at, expires_at, rotated_at, revoked_at)
+         VALUES ('a1', 'g', NULL, 1, {exp}, {now}, NULL), ('a2', 'g', 'a1', {now}, {exp}, NULL, NULL),
+                ('b1', 'g', NULL, 1, {exp}, {now}, NULL), ('b2', 'g', 'b1', {now}, {exp}, NULL, {now}),
+                ('b3', 'g', 'b1', {now}, {exp}, NULL, NULL),
+                ('o1', 'g', NULL, 1, {exp}, {old}, NULL), ('o2', 'g', 'o1', {old}, {exp}, NULL, NULL);",
+        exp = now + 86_400,
+        old = now - 7_200,
+    )
+}
+
+/// After migrating [`version_4_families`] (written at `now`): a1 gets its one grace replay
+/// and no second, b1's spent replay is not renewed, o1 is long past any grace period.
+pub(crate) async fn version_4_families_keep_one_grace_replay(store: &dyn Store, now: i64) {
+    let later = now + 6;
+    assert!(matches!(
+        rotate(store, "a1", "a3", "g", later, 10).await,
+        Rotation::GraceReplay
+    ));
+    let lost = refresh_token(store, "a2").await.unwrap();
+    assert_eq!(
+        lost.rotated_at,
+        Some(later),
+        "the lost successor is revoked"
+    );
+    assert!(matches!(
+        rotate(store, "a1", "a4", "g", later, 10).await,
+        Rotation::Reused
+    ));
+    assert!(matches!(
+        rotate(store, "b1", "b4", "g", later, 10).await,
+        Rotation::Reused
+    ));
+    let b3 = refresh_token(store, "b3").await.unwrap();
+    assert_eq!(b3.rotated_at, None, "b1's spent replay left b3 alone");
+    assert!(matches!(
+        rotate(store, "o1", "o3", "g", later, 10).await,
+        Rotation::Reused
+    ));
+}
+
+/// PostgreSQL: a schema at version 4 with live refresh-token families migrates to version 5
+/// and keeps each family's one grace replay (the SQLite twin also checks which rows the
+/// migration filled in).
+#[tokio::test]
+async fn postgres_migration_5_keeps_the_grace_replay_of_version_4_families() {
+    const VERSION_4: [&str; 4] = [
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+        include_str!("../../migrations/postgres/0002_server_secrets.sql"),
+        include_str!("../../migrations/postgres/0003_one_active_key.sql"),
+        include_str!("../../migrations/postgres/0004_rate_limits.sql"),
+    ];
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema();
+    let now = mcp_auth_core::clock::Clock::now(&mcp_auth_core::clock::SystemClock);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let mut setup = format!(
+        "CREATE SCHEMA {schema}; SET search_path TO {schema};
+         CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);"
+    );
+    for (version, sql) in (1..).zip(VERSION_4) {
+        setup += &format!("{sql};\nINSERT INTO schema_migrations VALUES ({version}, 0);\n");
+    }
+    setup += &version_4_families(now);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let store = PgStore::open_in_schema(&url, &schema).await.unwrap();
+    version_4_families_keep_one_grace_replay(&store, now).await;
+    auth_server::store::Lifecycle::close(&store).await;
+    PgStore::drop_schema(&url, &schema).await.unwrap();
+}
+
 /// A refresh token `legacy-1` rotated into `legacy-2` at 100 by a version before migration 5
 /// (no `successor_digest`): what a PostgreSQL instance of the previous version writes during a
 /// roll-out. Written with the backend's own driver; then [`replays_a_legacy_rotation`].
