@@ -7,6 +7,7 @@
 -- token such an instance rotates (no `successor_digest`) is still replayed through
 -- `predecessor_digest`. (The SQLite migration drops them: one process writes there, and each
 -- index page a rotation touches is the single writer's cost.)
+--
 -- Only tokens rotated in the last hour can still be replayed (the grace period is at most
 -- 300 s), so only those are filled in: an upgrade does not rewrite the whole table. A token
 -- without `successor_digest` is still replayed through `predecessor_digest` (see
