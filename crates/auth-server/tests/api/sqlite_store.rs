@@ -8,6 +8,19 @@ use std::sync::Arc;
 use auth_server::store::sqlite::SqliteStore;
 use auth_server::store::{Lifecycle as _, RateLimits as _, Store, Users as _};
 
+/// The two columns of every row `sql` selects.
+fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+) -> Vec<(A, B)> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// `tests/fixtures/sqlx-era.db` was written by the sqlx-based store (commit 037f3f8:
 /// `auth-server user add alice --display-name 'Alice (sqlx era)'`, which migrated a fresh
 /// data directory to version 4 and closed it). It opens without re-running a migration
@@ -31,13 +44,10 @@ async fn a_database_written_by_the_sqlx_version_opens_unchanged() {
     assert_eq!(store.rate_limit_hit("t:new", 1, 60).await.unwrap(), (1, 1));
     store.close().await;
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let versions: Vec<(i64, i64)> = conn
-        .prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let versions: Vec<(i64, i64)> = pairs(
+        &conn,
+        "SELECT version, applied_at FROM schema_migrations ORDER BY version",
+    );
     assert_eq!(
         versions,
         [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)],
@@ -113,13 +123,11 @@ async fn refresh_families_of_a_version_4_database_keep_their_one_grace_replay() 
 
     let store = SqliteStore::open(&path).await.unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let successors: Vec<(String, Option<String>)> = conn
-        .prepare("SELECT token_digest, successor_digest FROM refresh_tokens WHERE token_digest IN ('a1', 'b1', 'o1') ORDER BY 1")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let successors: Vec<(String, Option<String>)> = pairs(
+        &conn,
+        "SELECT token_digest, successor_digest FROM refresh_tokens
+         WHERE token_digest IN ('a1', 'b1', 'o1') ORDER BY 1",
+    );
     assert_eq!(
         successors,
         [
