@@ -1,10 +1,10 @@
 //! Micro-benchmarks of the token hot paths: JWT signing and verification per algorithm,
 //! and what `jsonwebtoken` alone costs when it parses the key on every call (the reason
 //! `SigningKey` keeps its key parsed; see docs/adr/0001-crypto-backend.md); PKCE S256
-//! verification; and the SHA-256 digests: of a refresh token or authorization code (what
-//! the AS stores and looks up; both are 43 characters) and of an access token (the resource
-//! server's validation cache key). `WWW-Authenticate` building is in the `challenge` bench,
-//! the resource server's whole validation path in its own `validation` bench.
+//! verification; and the SHA-256 digest of a refresh token or authorization code (what the
+//! AS stores and looks up; both are 43 characters). `WWW-Authenticate` building is in the
+//! `challenge` bench, the resource server's whole validation path (with its cache key) in
+//! its own `validation` bench.
 
 use std::hint::black_box;
 
@@ -22,7 +22,7 @@ use mcp_auth_core::jwt::{
 use mcp_auth_core::metadata::Extra;
 use mcp_auth_core::pkce::CodeVerifier;
 use mcp_auth_core::scope::ScopeSet;
-use mcp_auth_core::secret::{RefreshToken, sha256_urlsafe};
+use mcp_auth_core::secret::RefreshToken;
 use mcp_auth_core::token::Audience;
 
 const NOW: i64 = 1_800_000_000;
@@ -60,10 +60,6 @@ fn bench_jwt(c: &mut Criterion) {
         });
         c.bench_function(&format!("verify/{alg}"), |b| {
             b.iter(|| verifier.verify(black_box(&token), NOW))
-        });
-        // The resource server's cache key: the whole token hashed on every request.
-        c.bench_function(&format!("secret/sha256-digest/access-token-{alg}"), |b| {
-            b.iter(|| sha256_urlsafe(black_box(token.as_bytes())))
         });
         // The floor: the bare signature check on the same token, with no JOSE around it.
         let (signing_input, signature) = token.rsplit_once('.').expect("three parts");

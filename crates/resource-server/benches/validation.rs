@@ -2,8 +2,11 @@
 //! [`TokenValidator`] (built by [`AppState::new`], keys loaded by `prime` from a real JWKS
 //! endpoint, exactly as at start-up), one token at a time.
 //!
-//! * `rs-validate/cached/<alg>`: a cache hit: SHA-256 of the token, one map lookup under
-//!   the mutex, the deadline check, an `Arc` clone.
+//! * `rs-validate/cached/<alg>`: a cache hit: the token's digest, one map lookup under
+//!   the shard's lock, the deadline check, an `Arc` clone.
+//! * `rs-validate/cache-key/<alg>`: that digest alone (BLAKE3 of the whole token), and
+//!   `rs-validate/cache-key-sha256/<alg>` the SHA-256 it replaced, for the choice of hash
+//!   on the machine at hand (SHA-256 is fast only where the CPU has SHA extensions).
 //! * `rs-validate/uncached/<alg>`: a cache miss on every call: digest, lookup, full JWT
 //!   verification (header, `kid`, signature, `typ`, `iss`, `aud`, `exp`, `nbf`) with the keys
 //!   already decoded, then the insertion. The validator holds one entry and two tokens take
@@ -20,6 +23,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_auth_core::jwt::{SigningAlgorithm, SigningKey};
+use mcp_auth_core::secret::sha256;
+use resource_server::validation::cache::digest;
 
 use crate::support::{serve_jwks, state, token};
 
@@ -54,6 +59,12 @@ fn bench_validation(c: &mut Criterion) {
             "one entry: alice and bob take turns, so every call misses"
         );
 
+        c.bench_function(&format!("rs-validate/cache-key/{alg}"), |b| {
+            b.iter(|| digest(black_box(&alice)))
+        });
+        c.bench_function(&format!("rs-validate/cache-key-sha256/{alg}"), |b| {
+            b.iter(|| sha256(black_box(alice.as_bytes())))
+        });
         c.bench_function(&format!("rs-validate/cached/{alg}"), |b| {
             b.to_async(&runtime)
                 .iter(|| cached.validator.validate(black_box(&alice)))

@@ -4,10 +4,11 @@
 //! * [`jwt::JwtValidator`]: RFC 9068 JWTs checked locally against the AS's JWKS;
 //! * [`introspection::IntrospectionValidator`]: RFC 7662 introspection at the AS.
 //!
-//! Both sit behind [`TokenValidator`], which first looks the token's SHA-256 digest up in a
-//! bounded [`cache::TokenCache`]. A hit costs one SHA-256 and one map lookup, with no I/O and no
-//! key parsing; an entry is never used past the token's `exp` (nor, for introspection, past
-//! the configured TTL, so that revocation is seen).
+//! Both sit behind [`TokenValidator`], which first looks the token's digest
+//! ([`cache::digest`], BLAKE3) up in a bounded [`cache::TokenCache`]. A hit costs one hash
+//! and one map lookup, with no I/O and no key parsing; an entry is never used past the
+//! token's `exp` (nor, for introspection, past the configured TTL, so that revocation is
+//! seen).
 
 pub mod cache;
 pub mod introspection;
@@ -15,7 +16,6 @@ pub mod jwt;
 
 use std::sync::Arc;
 
-use mcp_auth_core::secret::sha256;
 use mcp_auth_core::{Clock, ScopeSet};
 
 use self::cache::TokenCache;
@@ -76,7 +76,7 @@ impl TokenValidator {
     /// Validates `token` now.
     pub async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, TokenError> {
         let now = self.clock.now();
-        let digest = sha256(token.as_bytes());
+        let digest = cache::digest(token);
         if let Some(context) = self.cache.get(&digest, now) {
             return Ok(context);
         }
