@@ -3,8 +3,8 @@
 //! load generator share the measurement. With and without authorization
 //! (`dev.disable_authorization`), in both MCP modes, the request `mcp-bench`'s `rs-*`
 //! scenarios send (an ES256 token granting `mcp:tools`): the difference is what the bearer
-//! guard adds to a request, natively (the CPU's SHA extensions included, which valgrind
-//! does not run).
+//! guard adds to a request, natively (with the CPU's vector extensions as they are, where
+//! valgrind may run other code paths).
 //!
 //! * `rs-guard/{jwt,noauth}-stateless`: stateless JSON mode, each POST standing alone.
 //! * `rs-guard/{jwt,noauth}-session`: a session opened in the setup (`initialize`,

@@ -21,9 +21,9 @@ pub type Digest = [u8; 32];
 
 /// The cache key of `token`, computed on every request. BLAKE3 is a collision-resistant
 /// 256-bit hash like SHA-256, so one token's entry never answers for another. On a whole
-/// access token (some 700 bytes) it is several times faster than SHA-256 wherever the CPU
-/// has no SHA extensions (0.76 µs against 4.2 µs on the Xeon the README's numbers come
-/// from) and close to it where it has them; `rs-validate/cache-key*` measures both.
+/// access token (500–700 bytes) it is about three times faster than SHA-256 wherever the
+/// CPU has no SHA extensions (0.48–0.72 µs against 1.6–2.2 µs on the Xeon of the README's
+/// table) and close to it where it has them; `rs-validate/cache-key*` measures both.
 pub fn digest(token: &str) -> Digest {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
