@@ -17,6 +17,8 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
+# The same as .cargo/config.toml's [env], which the dependency layer does not see yet.
+ENV AWS_LC_SYS_NO_JITTER_ENTROPY=1
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .

@@ -75,12 +75,6 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let now = clock.now();
-        // The crypto library seeds its random generator on first use, partly from CPU timing
-        // jitter (tens of milliseconds of CPU): let that happen beside the password hashing
-        // below instead of after it.
-        let rng_ready = tokio::task::spawn_blocking(|| {
-            mcp_auth_core::secret::fill_random(&mut [0u8; 16]);
-        });
         // Users and clients side by side: their argon2 runs all start before any is awaited.
         tokio::try_join!(
             seed_users(&settings, store.as_ref()),
@@ -95,7 +89,6 @@ impl AppState {
             )
             .await?;
         }
-        rng_ready.await?;
         let keys = KeyManager::load(
             store.as_ref(),
             settings.signing_algorithm,

@@ -18,6 +18,19 @@ fn command(data_dir: &std::path::Path) -> Command {
     c
 }
 
+/// The binary is built without aws-lc's CPU-jitter entropy source (`.cargo/config.toml`,
+/// ADR 0001): with it, the first random number of every process costs 50-90 ms of CPU.
+/// The source's code is linked in exactly when it is enabled, so its symbols tell.
+#[test]
+fn the_binary_leaves_out_aws_lc_jitter_entropy() {
+    let binary = std::fs::read(BIN).unwrap();
+    let needle = b"jent_entropy_collector_alloc";
+    assert!(
+        !binary.windows(needle.len()).any(|w| w == needle),
+        "{BIN} links aws-lc's jitter entropy: build with AWS_LC_SYS_NO_JITTER_ENTROPY=1"
+    );
+}
+
 /// Defaults, then a file, then the environment: prints exactly `listening on http://<addr>` on
 /// stdout, serves the configured issuer, and exits cleanly on SIGTERM, with the SQLite WAL
 /// checkpointed into the database file.
