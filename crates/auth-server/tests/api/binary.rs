@@ -19,7 +19,7 @@ fn command(data_dir: &std::path::Path) -> Command {
 }
 
 /// The binary is built without aws-lc's CPU-jitter entropy source (`.cargo/config.toml`,
-/// ADR 0001): with it, the first random number of every process costs 50-90 ms of CPU.
+/// ADR 0001): with it, the first random number of every process costs ~50 ms of CPU.
 /// The source's code is linked in exactly when it is enabled, so its symbols tell.
 #[test]
 fn the_binary_leaves_out_aws_lc_jitter_entropy() {
