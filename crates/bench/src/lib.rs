@@ -60,6 +60,9 @@ pub struct Options {
     pub rounds: usize,
     /// Where the binaries are.
     pub bin_dir: PathBuf,
+    /// Run each RS pair with and without authorization interleaved in slices of this length
+    /// (when both are selected); `None`: one after the other.
+    pub slice: Option<Duration>,
 }
 
 /// The `cargo` to call (the one running us, under `cargo run`).
@@ -140,6 +143,7 @@ pub fn run(options: &Options) -> Result<Report> {
         runtime: &runtime,
         connections: options.connections,
         timing: options.timing,
+        slice: options.slice,
     };
     let services = if options.startup_repeats > 0 {
         eprintln!(
@@ -151,16 +155,35 @@ pub fn run(options: &Options) -> Result<Report> {
         Vec::new()
     };
     let rounds = options.rounds.max(1);
+    let steps = plan(&options.scenarios, options.slice.is_some());
     let mut runs: Vec<Vec<ScenarioResult>> = vec![Vec::new(); options.scenarios.len()];
     for round in 1..=rounds {
         if rounds > 1 {
             eprintln!("round {round} of {rounds}");
         }
-        for (spec, runs) in options.scenarios.iter().zip(&mut runs) {
-            eprintln!("{}: {}", spec.name, spec.about);
-            let row = scenarios::run(spec, &bench);
-            log_row(&row);
-            runs.push(row);
+        for step in &steps {
+            match *step {
+                Step::One(i) => {
+                    let spec = options.scenarios[i];
+                    eprintln!("{}: {}", spec.name, spec.about);
+                    let row = scenarios::run(spec, &bench);
+                    log_row(&row);
+                    runs[i].push(row);
+                }
+                Step::Interleaved(a, b) => {
+                    let (with, without) = (options.scenarios[a], options.scenarios[b]);
+                    eprintln!(
+                        "{} and {}, interleaved: {}; {}",
+                        with.name, without.name, with.about, without.about
+                    );
+                    let rows = scenarios::run_pair(with, without, &bench);
+                    for (i, row) in [a, b].into_iter().zip(rows) {
+                        eprint!("  {}:", options.scenarios[i].name);
+                        log_row(&row);
+                        runs[i].push(row);
+                    }
+                }
+            }
         }
     }
     let scenarios = runs.into_iter().map(median_round).collect();
@@ -170,6 +193,35 @@ pub fn run(options: &Options) -> Result<Report> {
         scenarios,
         services,
     })
+}
+
+/// How the selected scenarios run: each alone, or (with `interleave`) a pair of
+/// [`scenarios::PAIRS`] together where both are selected, at the place of the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `scenarios[i]` alone.
+    One(usize),
+    /// `scenarios[with]` and `scenarios[without]`, interleaved.
+    Interleaved(usize, usize),
+}
+
+fn plan(scenarios: &[&Spec], interleave: bool) -> Vec<Step> {
+    let index = |name: &str| scenarios.iter().position(|s| s.name == name);
+    let pairs: Vec<(usize, usize)> = if interleave {
+        scenarios::PAIRS
+            .iter()
+            .filter_map(|(with, without)| Some((index(with)?, index(without)?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (0..scenarios.len())
+        .filter_map(|i| match pairs.iter().find(|(a, b)| *a == i || *b == i) {
+            None => Some(Step::One(i)),
+            Some(&(a, b)) if i == a.min(b) => Some(Step::Interleaved(a, b)),
+            Some(_) => None, // run with its pair
+        })
+        .collect()
 }
 
 fn log_row(row: &ScenarioResult) {
@@ -212,8 +264,10 @@ fn median_round(mut runs: Vec<ScenarioResult>) -> ScenarioResult {
             order[(order.len() - 1) / 2]
         }
     };
+    let slice_rates: Vec<f64> = runs.iter().flat_map(|r| r.slice_rates.clone()).collect();
     let mut row = runs.swap_remove(pick);
     row.round_rates = rates;
+    row.slice_rates = slice_rates;
     row
 }
 
@@ -309,6 +363,7 @@ fn environment(options: &Options) -> Environment {
         rounds: options.rounds.max(1),
         warmup_s: options.timing.warmup.as_secs_f64(),
         duration_s: options.timing.duration.as_secs_f64(),
+        slice_s: options.slice.map_or(0.0, |s| s.as_secs_f64()),
     }
 }
 
@@ -348,6 +403,47 @@ mod tests {
         assert_eq!(row.rate_per_s, 2.0);
         // One round: as measured, no round list.
         assert!(median_round(vec![run_at(5.0)]).round_rates.is_empty());
+    }
+
+    /// With interleaving, a pair whose two scenarios are both selected runs as one step at
+    /// the place of the first; a scenario whose partner is not selected runs alone.
+    #[test]
+    fn pairs_run_interleaved_only_when_both_are_selected() {
+        let specs: Vec<&Spec> = [
+            "rs-noauth-session",
+            "as-flow",
+            "rs-jwt-session",
+            "rs-jwt-stateless",
+        ]
+        .iter()
+        .map(|n| scenarios::find(n).unwrap())
+        .collect();
+        assert_eq!(
+            plan(&specs, true),
+            [Step::Interleaved(2, 0), Step::One(1), Step::One(3)]
+        );
+        assert_eq!(
+            plan(&specs, false),
+            [Step::One(0), Step::One(1), Step::One(2), Step::One(3)]
+        );
+    }
+
+    /// Over rounds the row is one round, but its slices are every round's, so that the
+    /// pairs of slices line up with the other row's.
+    #[test]
+    fn the_row_keeps_every_rounds_slices() {
+        let with_slices = |rate: f64, slices: &[f64]| {
+            let mut row = run_at(rate);
+            row.slice_rates = slices.to_vec();
+            row
+        };
+        let row = median_round(vec![
+            with_slices(1.0, &[1.0, 2.0]),
+            with_slices(3.0, &[3.0, 4.0]),
+            with_slices(2.0, &[5.0, 6.0]),
+        ]);
+        assert_eq!(row.rate_per_s, 2.0);
+        assert_eq!(row.slice_rates, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     }
 
     /// A round with errors is shown, not outvoted by clean ones.

@@ -48,6 +48,12 @@ struct Cli {
     /// round's with/without pair: load runs on a shared machine scatter more than the effect.
     #[arg(long, value_name = "N", default_value_t = 1)]
     rounds: usize,
+    /// The RS scenarios with and without authorization, when both of a mode are selected,
+    /// run side by side and are loaded in turn, in slices of this many seconds (order A B B
+    /// A …, each slice after 0.2 s of settling), so that the machine's drift falls on both
+    /// alike; each gets `--duration` of measured slices. 0 runs them one after the other.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    slice: f64,
     /// Run every criterion micro-benchmark of the workspace first (`cargo bench --workspace
     /// --bench '*'`): `cargo bench-all` / `just bench` is this flag.
     #[arg(long)]
@@ -99,17 +105,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let root = bench::workspace_root();
     let target = bench::target_dir(&root);
-    if cli.micro {
-        eprintln!("micro-benchmarks (cargo bench --workspace --locked --bench '*')");
-        bench::run_micro_benchmarks(&root)?;
-    }
-    if !cli.no_build {
-        eprintln!(
-            "building the release binaries (cargo build --release --locked -p auth-server -p resource-server)"
-        );
-        let took = bench::build_release(&root)?;
-        eprintln!("release build: {:.1} s", took.as_secs_f64());
-    }
     let duration = seconds(
         cli.duration.unwrap_or(if cli.short { 2.0 } else { 10.0 }),
         "--duration",
@@ -131,7 +126,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         rounds: cli.rounds,
         startup_repeats: cli.startup_repeats.unwrap_or(if cli.short { 2 } else { 5 }),
         bin_dir: cli.bin_dir.unwrap_or_else(|| target.join("release")),
+        slice: Some(seconds(cli.slice, "--slice")?).filter(|s| !s.is_zero()),
     };
+    if cli.micro {
+        eprintln!("micro-benchmarks (cargo bench --workspace --locked --bench '*')");
+        bench::run_micro_benchmarks(&root)?;
+    }
+    if !cli.no_build {
+        eprintln!(
+            "building the release binaries (cargo build --release --locked -p auth-server -p resource-server)"
+        );
+        let took = bench::build_release(&root)?;
+        eprintln!("release build: {:.1} s", took.as_secs_f64());
+    }
     let report = bench::run(&options)?;
     let out = cli.out.unwrap_or_else(|| root.join("bench/results"));
     bench::write_report(&report, &out)?;

@@ -25,6 +25,10 @@ pub struct AuthRatio {
     pub ratio: f64,
     /// Each round's ratio, in run order (empty for a single round).
     pub rounds: Vec<f64>,
+    /// When the two servers ran interleaved: the ratio of each pair of adjacent slices
+    /// (one of each server), every round's in run order; empty when they ran one after the
+    /// other.
+    pub slices: Vec<f64>,
 }
 
 /// The whole report.
@@ -66,6 +70,10 @@ pub struct Environment {
     pub warmup_s: f64,
     /// Measured window per scenario, seconds.
     pub duration_s: f64,
+    /// The RS scenarios measured with and without authorization ran interleaved, loaded in
+    /// turn in slices of this many seconds (`--slice`); 0 when they ran one after the other.
+    #[serde(default)]
+    pub slice_s: f64,
 }
 
 /// One scenario's numbers.
@@ -106,6 +114,10 @@ pub struct ScenarioResult {
     /// round's). Empty for a single round.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub round_rates: Vec<f64>,
+    /// When this scenario ran interleaved with its pair (see [`Environment::slice_s`]): the
+    /// rate of each of its measured slices, every round's in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slice_rates: Vec<f64>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -228,7 +240,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Measured {} at `{}` on {} cores ({}), {}; {} mode: {} connections, {} s warm-up + {} s measured per scenario{}; 1-min load average at start {:.2}.",
+            "Measured {} at `{}` on {} cores ({}), {}; {} mode: {} connections, {} s warm-up + {} s measured per scenario{}{}; 1-min load average at start {:.2}.",
             e.date,
             e.git_revision,
             e.cores,
@@ -242,6 +254,14 @@ impl Report {
                 format!(
                     ", {} rounds in turn, each row the scenario's median round",
                     e.rounds
+                )
+            } else {
+                String::new()
+            },
+            if e.slice_s > 0.0 {
+                format!(
+                    "; the RS with and without authorization loaded in turn, in slices of {} s",
+                    e.slice_s
                 )
             } else {
                 String::new()
@@ -300,6 +320,7 @@ impl Report {
                 mode,
                 ratio,
                 rounds,
+                slices,
             } in ratios
             {
                 let _ = write!(
@@ -309,19 +330,34 @@ impl Report {
                     (1.0 - ratio) * 100.0
                 );
                 if rounds.is_empty() {
-                    out.push_str(".\n");
+                    out.push('.');
                 } else {
                     let overheads: Vec<String> = rounds
                         .iter()
                         .map(|r| format!("{:.1}", (1.0 - r) * 100.0))
                         .collect();
-                    let _ = writeln!(
+                    let _ = write!(
                         out,
                         ", the median of {} rounds; per round: {} %.",
                         rounds.len(),
                         overheads.join(", ")
                     );
                 }
+                if slices.len() >= 4 {
+                    let mut overheads: Vec<f64> =
+                        slices.iter().map(|r| (1.0 - r) * 100.0).collect();
+                    overheads.sort_by(f64::total_cmp);
+                    let quartile = |q: usize| overheads[(overheads.len() - 1) * q / 4];
+                    let _ = write!(
+                        out,
+                        " Interleaved in {} slice pairs: the middle half of their overheads {:.1} to {:.1} %, median {:.1} %.",
+                        slices.len(),
+                        quartile(1),
+                        quartile(3),
+                        median(&overheads)
+                    );
+                }
+                out.push('\n');
             }
         }
         let errors: Vec<&ScenarioResult> = self.scenarios.iter().filter(|s| s.errors > 0).collect();
@@ -361,11 +397,23 @@ impl Report {
             let paired = jwt.round_rates.len() > 1
                 && jwt.round_rates.len() == noauth.round_rates.len()
                 && noauth.round_rates.iter().all(|r| *r > 0.0);
+            let slices: Vec<f64> = if jwt.slice_rates.len() == noauth.slice_rates.len()
+                && noauth.slice_rates.iter().all(|r| *r > 0.0)
+            {
+                jwt.slice_rates
+                    .iter()
+                    .zip(&noauth.slice_rates)
+                    .map(|(j, n)| j / n)
+                    .collect()
+            } else {
+                Vec::new()
+            };
             if !paired {
                 return Some(AuthRatio {
                     mode,
                     ratio: jwt.rate_per_s / noauth.rate_per_s,
                     rounds: Vec::new(),
+                    slices,
                 });
             }
             let rounds: Vec<f64> = jwt
@@ -380,6 +428,7 @@ impl Report {
                 mode,
                 ratio: median(&sorted),
                 rounds,
+                slices,
             })
         })
         .collect()
@@ -435,6 +484,7 @@ mod tests {
             peak_rss_mib: 15.25,
             problem: None,
             round_rates: Vec::new(),
+            slice_rates: Vec::new(),
         }
     }
 
@@ -453,6 +503,7 @@ mod tests {
                 rounds: 1,
                 warmup_s: 1.0,
                 duration_s: 3.0,
+                slice_s: 0.0,
             },
             scenarios,
             services: vec![ServiceResult {
@@ -531,6 +582,46 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("3 rounds in turn"), "{md}");
+    }
+
+    /// Interleaved slices pair up in order: the overhead's spread is that of the pairs.
+    #[test]
+    fn interleaved_slices_give_the_spread_of_paired_overheads() {
+        let with_slices = |name: &str, rate: f64, slices: &[f64]| {
+            let mut s = scenario(name, rate);
+            s.slice_rates = slices.to_vec();
+            s
+        };
+        // Pairs: 0.99, 0.9, 0.95, 0.8, 1.0 (the second server's slices fast and slow in
+        // turn, as a drifting machine makes them).
+        let mut r = report(vec![
+            with_slices(
+                "rs-jwt-session",
+                930.0,
+                &[990.0, 450.0, 950.0, 400.0, 1000.0],
+            ),
+            with_slices(
+                "rs-noauth-session",
+                1000.0,
+                &[1000.0, 500.0, 1000.0, 500.0, 1000.0],
+            ),
+        ]);
+        r.environment.slice_s = 1.0;
+        let ratios = r.auth_ratios();
+        assert_eq!(ratios.len(), 1);
+        let slices: Vec<f64> = ratios[0].slices.iter().map(|x| round(*x, 3)).collect();
+        assert_eq!(slices, [0.99, 0.9, 0.95, 0.8, 1.0]);
+        assert!((ratios[0].ratio - 0.93).abs() < 1e-9, "{ratios:?}");
+        let md = r.to_markdown();
+        assert!(md.contains("in slices of 1 s"), "{md}");
+        assert!(
+            md.contains("(overhead 7.0 %). Interleaved in 5 slice pairs: the middle half of their overheads 1.0 to 10.0 %, median 5.0 %."),
+            "{md}"
+        );
+        // Rows whose slices do not line up give no spread.
+        r.scenarios[0].slice_rates.pop();
+        assert!(r.auth_ratios()[0].slices.is_empty());
+        assert!(!r.to_markdown().contains("slice pairs"));
     }
 
     #[test]

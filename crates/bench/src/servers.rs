@@ -250,18 +250,30 @@ impl Site {
         bins: &Binaries,
         extra: &[(&str, &str)],
     ) -> Result<Service> {
+        self.start_resource_server_on(bins, self.rs_port, extra)
+    }
+
+    /// Starts another resource server, on `port` (its resource URI is
+    /// `http://localhost:PORT/mcp`: tokens for this site's resource are not for it).
+    pub fn start_resource_server_on(
+        &mut self,
+        bins: &Binaries,
+        port: u16,
+        extra: &[(&str, &str)],
+    ) -> Result<Service> {
+        let resource = format!("http://localhost:{port}/mcp");
         let mut command = Command::new(bins.resource_server());
         clean_env(&mut command);
         command
             .env("RESOURCE_SERVER_HTTP__HOST", "127.0.0.1")
-            .env("RESOURCE_SERVER_HTTP__PORT", self.rs_port.to_string())
-            .env("RESOURCE_SERVER_RESOURCE__URI", &self.resource)
+            .env("RESOURCE_SERVER_HTTP__PORT", port.to_string())
+            .env("RESOURCE_SERVER_RESOURCE__URI", &resource)
             .env("RESOURCE_SERVER_AUTHORIZATION_SERVER__ISSUER", &self.issuer);
         for (key, value) in extra {
             command.env(key, value);
         }
         let log = self.log("resource-server");
-        Service::start("resource-server", command, self.rs_port, &log)
+        Service::start("resource-server", command, port, &log)
     }
 }
 

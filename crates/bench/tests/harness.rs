@@ -26,9 +26,9 @@ fn mcp_bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mcp-bench"))
 }
 
-/// Two short scenarios (the whole authorization-code flow, and MCP tool calls in a session
-/// with real tokens) plus one start of each service produce a report with work done, no
-/// errors, and both files written.
+/// Short scenarios (the whole authorization-code flow, and MCP tool calls in a session with
+/// real tokens and without authorization, those two interleaved) plus one start of each
+/// service produce a report with work done, no errors, and both files written.
 #[test]
 fn tiny_scenarios_against_the_real_binaries_report_work_and_no_errors() {
     let out = tempfile::tempdir().unwrap();
@@ -43,6 +43,7 @@ fn tiny_scenarios_against_the_real_binaries_report_work_and_no_errors() {
         ])
         .args(["--connections", "2", "--startup-repeats", "1"])
         .args(["--scenario", "as-flow", "--scenario", "rs-jwt-session"])
+        .args(["--scenario", "rs-noauth-session", "--slice", "0.125"])
         .arg("--bin-dir")
         .arg(debug_bin_dir())
         .arg("--out")
@@ -57,7 +58,8 @@ fn tiny_scenarios_against_the_real_binaries_report_work_and_no_errors() {
     assert_eq!(report["environment"]["mode"], "short");
     let rows = report["scenarios"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["as-flow", "rs-jwt-session"]);
+    assert_eq!(names, ["as-flow", "rs-jwt-session", "rs-noauth-session"]);
+    assert_eq!(report["environment"]["slice_s"], 0.125);
     for row in rows {
         assert!(row["units"].as_u64().unwrap() > 0, "{row}");
         assert_eq!(row["errors"], 0, "{row}");
@@ -65,6 +67,13 @@ fn tiny_scenarios_against_the_real_binaries_report_work_and_no_errors() {
         assert!(row["peak_rss_mib"].as_f64().unwrap() > 0.0, "{row}");
     }
     assert_eq!(rows[0]["requests_per_unit"], 2);
+    // The pair ran interleaved: 0.5 s each in four slices, every one of which did work.
+    assert!(rows[0]["slice_rates"].is_null());
+    for row in &rows[1..] {
+        let slices = row["slice_rates"].as_array().unwrap();
+        assert_eq!(slices.len(), 4, "{row}");
+        assert!(slices.iter().all(|r| r.as_f64().unwrap() > 0.0), "{row}");
+    }
     let services = report["services"].as_array().unwrap();
     assert_eq!(services.len(), 3);
     for service in services {
@@ -85,6 +94,10 @@ fn tiny_scenarios_against_the_real_binaries_report_work_and_no_errors() {
     );
     assert!(
         markdown.contains("| `rs-jwt-session` | request |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("Interleaved in 4 slice pairs"),
         "{markdown}"
     );
     // The table is printed too.

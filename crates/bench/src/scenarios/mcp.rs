@@ -12,7 +12,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Uri};
 
 use super::auth::judge;
-use super::{Bench, Spec, measure};
+use super::{Bench, Spec, measure, measure_pair};
 use crate::http::{Http, path};
 use crate::load::{Connection, Outcome};
 use crate::oauth::{self, Authorization};
@@ -32,6 +32,39 @@ pub(super) fn run(
     auth_server: &Service,
     authorization: &Arc<Authorization>,
 ) -> Result<ScenarioResult> {
+    let port = site.rs_port;
+    let (server, connections) = start(spec, bench, site, auth_server, authorization, port)?;
+    measure(spec, bench, &server, connections)
+}
+
+/// Runs two `rs-*` MCP scenarios interleaved ([`super::PAIRS`]): both servers side by side
+/// (the first on the site's resource port, whose tokens the auth server issues), loaded in
+/// turn.
+pub(super) fn run_pair(
+    specs: [&Spec; 2],
+    bench: &Bench<'_>,
+    site: &mut Site,
+    auth_server: &Service,
+    authorization: &Arc<Authorization>,
+) -> Result<[ScenarioResult; 2]> {
+    let [first, second] = specs;
+    let port = site.rs_port;
+    let (a, a_connections) = start(first, bench, site, auth_server, authorization, port)?;
+    let port = demo::ports::pick_free()?;
+    let (b, b_connections) = start(second, bench, site, auth_server, authorization, port)?;
+    measure_pair(specs, bench, [&a, &b], [a_connections, b_connections])
+}
+
+/// Starts the RS of an `rs-*` scenario on `port` and makes its connections (with a token
+/// each from `auth_server` when the scenario authorizes).
+fn start(
+    spec: &Spec,
+    bench: &Bench<'_>,
+    site: &mut Site,
+    auth_server: &Service,
+    authorization: &Arc<Authorization>,
+    port: u16,
+) -> Result<(Service, Vec<McpCaller>)> {
     let (authorize, session) = match spec.name {
         "rs-jwt-session" => (true, true),
         "rs-noauth-session" => (false, true),
@@ -49,7 +82,7 @@ pub(super) fn run(
     if !authorize {
         settings.push(("RESOURCE_SERVER_DEV__DISABLE_AUTHORIZATION", "true"));
     }
-    let resource_server = site.start_resource_server(bench.bins, &settings)?;
+    let resource_server = site.start_resource_server_on(bench.bins, port, &settings)?;
     let n = bench.connections;
     let tokens: Vec<Option<String>> = if authorize {
         let authorization = Authorization {
@@ -73,7 +106,7 @@ pub(super) fn run(
         .into_iter()
         .map(|token| McpCaller::new(token.as_deref(), session))
         .collect::<Result<Vec<_>>>()?;
-    measure(spec, bench, &resource_server, connections)
+    Ok((resource_server, connections))
 }
 
 /// One MCP client connection calling `whoami` over and over.

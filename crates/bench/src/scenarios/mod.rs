@@ -140,6 +140,39 @@ pub struct Bench<'a> {
     pub connections: usize,
     /// Warm-up and window.
     pub timing: Timing,
+    /// Run each RS scenario pair (with and without authorization) interleaved, in slices of
+    /// this length ([`load::interleaved`]); `None`: one after the other.
+    pub slice: Option<Duration>,
+}
+
+/// The RS scenarios that differ only in authorization, `(with, without)`: their rates give
+/// the authorization overhead, so they can run interleaved.
+pub const PAIRS: &[(&str, &str)] = &[
+    ("rs-jwt-session", "rs-noauth-session"),
+    ("rs-jwt-stateless", "rs-noauth-stateless"),
+];
+
+/// Runs a pair of [`PAIRS`] interleaved (`bench.slice` is set) against freshly started
+/// servers, returning its two rows in the pair's order. A pair that cannot run gives two
+/// rows with their `problem` set.
+pub fn run_pair(with: &Spec, without: &Spec, bench: &Bench<'_>) -> [ScenarioResult; 2] {
+    let inner = || {
+        let (mut site, auth_server, authorization) = site_with_auth_server(bench)?;
+        mcp::run_pair(
+            [with, without],
+            bench,
+            &mut site,
+            &auth_server,
+            &authorization,
+        )
+    };
+    inner().unwrap_or_else(|e: anyhow::Error| {
+        [with, without].map(|spec| {
+            let mut result = empty(spec);
+            result.problem = Some(format!("could not run: {e:#}"));
+            result
+        })
+    })
 }
 
 /// Runs one scenario against freshly started servers. A scenario that cannot run becomes a
@@ -155,7 +188,8 @@ pub fn run(spec: &Spec, bench: &Bench<'_>) -> ScenarioResult {
     }
 }
 
-fn run_inner(spec: &Spec, bench: &Bench<'_>) -> Result<ScenarioResult> {
+/// A fresh site with its auth server running, and the authorization its clients ask for.
+fn site_with_auth_server(bench: &Bench<'_>) -> Result<(Site, Service, Arc<Authorization>)> {
     let mut site = Site::new()?;
     let auth_server = site.start_auth_server(bench.bins)?;
     let authorization = Arc::new(Authorization {
@@ -164,6 +198,11 @@ fn run_inner(spec: &Spec, bench: &Bench<'_>) -> Result<ScenarioResult> {
         resource: site.resource.clone(),
         scope: "mcp:tools offline_access".to_owned(),
     });
+    Ok((site, auth_server, authorization))
+}
+
+fn run_inner(spec: &Spec, bench: &Bench<'_>) -> Result<ScenarioResult> {
+    let (mut site, auth_server, authorization) = site_with_auth_server(bench)?;
     let n = bench.connections;
     let each = |f: &dyn Fn(usize) -> Result<auth::Get>| (0..n).map(f).collect::<Result<Vec<_>>>();
     match spec.name {
@@ -319,6 +358,40 @@ async fn drain<C: Connection>(server: &Service, connections: Vec<C>) -> Result<u
     Ok(total)
 }
 
+/// Loads two servers in interleaved slices (`bench.slice`), then builds their rows.
+fn measure_pair<C: Connection>(
+    specs: [&Spec; 2],
+    bench: &Bench<'_>,
+    servers: [&Service; 2],
+    connections: [Vec<C>; 2],
+) -> Result<[ScenarioResult; 2]> {
+    let slice = bench
+        .slice
+        .context("no slice length for an interleaved run")?;
+    let [a, b] = connections;
+    let targets = servers
+        .iter()
+        .zip([a, b])
+        .map(|(server, connections)| load::Target {
+            addr: server.addr,
+            host: server.host.clone(),
+            server: server.pid(),
+            connections,
+        })
+        .collect();
+    let schedule = load::interleaved(bench.timing, slice);
+    let measured = bench
+        .runtime
+        .block_on(load::run_schedule(targets, &schedule))?;
+    let mut rows = Vec::with_capacity(2);
+    for ((spec, server), measured) in specs.iter().zip(servers).zip(&measured) {
+        let memory = procfs::memory(server.pid())?;
+        rows.push(result(spec, measured, memory.peak));
+    }
+    rows.try_into()
+        .map_err(|_| anyhow::anyhow!("two servers, not two results"))
+}
+
 /// Loads `server` with `connections`, then builds the row.
 fn measure<C: Connection>(
     spec: &Spec,
@@ -355,6 +428,7 @@ pub(crate) fn empty(spec: &Spec) -> ScenarioResult {
         peak_rss_mib: 0.0,
         problem: None,
         round_rates: Vec::new(),
+        slice_rates: Vec::new(),
     }
 }
 
@@ -395,6 +469,13 @@ pub fn result(spec: &Spec, measured: &Measured, peak_rss: u64) -> ScenarioResult
     row.server_cpu_cores = per_window(measured.server_cpu);
     row.generator_cpu_cores = per_window(measured.generator_cpu);
     row.peak_rss_mib = mib(peak_rss);
+    if measured.slices.len() > 1 {
+        row.slice_rates = measured
+            .slices
+            .iter()
+            .map(|s| round(s.units as f64 / s.window.as_secs_f64().max(f64::EPSILON), 1))
+            .collect();
+    }
     if measured.exhausted_connections > 0 {
         row.problem = Some(format!(
             "{} connections ran out of pre-minted codes inside the window",
