@@ -190,6 +190,42 @@ async fn tool_scopes_come_from_configuration() {
         parsed.scope,
         Some(ScopeSet::parse("mcp:tools profile:read").unwrap())
     );
+    // Every scope of the default policy is not every scope of this one.
+    let token = app.token(&key, "alice", "mcp:admin mcp:tools weather:read");
+    let response = app.call_tool(&token, &session, "whoami", json!({})).await;
+    assert_eq!(response.status(), 403);
+}
+
+/// A token holding every tool's scopes calls any tool, and an unknown one gets rmcp's
+/// error; one scope less and a call is refused again.
+#[tokio::test]
+async fn a_token_with_every_tools_scope_calls_any_tool() {
+    let key = es256("k1");
+    let test_as = TestAs::start(&[&key]).await;
+    let app = spawn_app(&test_as, |_| {}).await;
+    let token = app.token(&key, "alice", "mcp:admin mcp:tools weather:read");
+    let session = app.open_session(&token).await;
+    for (tool, arguments) in [
+        ("whoami", json!({})),
+        ("get_weather", json!({"city": "Lisbon"})),
+        ("admin_stats", json!({})),
+        ("no_such_tool", json!({})),
+    ] {
+        let response = app.call_tool(&token, &session, tool, arguments).await;
+        assert_eq!(response.status(), 200, "{tool}");
+        let body = jsonrpc_result(response).await;
+        if tool == "no_such_tool" {
+            assert!(body["error"].is_object(), "{tool}: {body}");
+        } else {
+            assert!(body["result"].is_object(), "{tool}: {body}");
+            assert_ne!(body["result"]["isError"], json!(true), "{tool}: {body}");
+        }
+    }
+    let token = app.token(&key, "alice", "mcp:tools weather:read");
+    let response = app
+        .call_tool(&token, &session, "admin_stats", json!({}))
+        .await;
+    assert_eq!(response.status(), 403);
 }
 
 /// Nothing the token carries is echoed back: a huge, quote-laden issuer yields a short,
