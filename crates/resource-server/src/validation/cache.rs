@@ -22,8 +22,9 @@ pub type Digest = [u8; 32];
 /// The cache key of `token`, computed on every request. BLAKE3 is a collision-resistant
 /// 256-bit hash like SHA-256, so one token's entry never answers for another. On a whole
 /// access token (500–700 bytes) it is about three times faster than SHA-256 wherever the
-/// CPU has no SHA extensions (0.48–0.72 µs against 1.6–2.2 µs on the Xeon of the README's
-/// table) and close to it where it has them; `rs-validate/cache-key*` measures both.
+/// CPU has no SHA extensions (0.48–0.72 µs against 1.6–2.2 µs on a 2.5 GHz Xeon) and at most
+/// 0.15 µs slower where it has them (0.37–0.55 µs against 0.26–0.39 µs on another Xeon);
+/// `rs-validate/cache-key*` measures both.
 pub fn digest(token: &str) -> Digest {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
