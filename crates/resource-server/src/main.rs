@@ -9,6 +9,9 @@ use clap::Parser;
 use mcp_auth_core::SystemClock;
 use resource_server::{AppState, Settings, run, telemetry};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// MCP resource server (Streamable HTTP, OAuth 2.1 protected).
 #[derive(Debug, Parser)]
 #[command(version, about)]
