@@ -143,6 +143,18 @@ pub fn terminate(mut child: Child) {
     let _ = child.wait();
 }
 
+/// A process's anonymous resident memory (`RssAnon` in `/proc/PID/status`), in KiB: what
+/// its heap holds, without the mapped binary and libraries. Linux only.
+pub fn rss_anon_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no RssAnon in {path}"))
+}
+
 /// The last `lines` lines of a log file (for error messages).
 pub fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -125,16 +125,6 @@ async fn the_binary_serves_stops_on_sigterm_and_never_logs_a_token() {
     }
 }
 
-/// Anonymous resident memory of a process, in KiB (`RssAnon` in `/proc/PID/status`).
-fn rss_anon_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("RssAnon:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RssAnon in /proc/{pid}/status"))
-}
-
 /// The binary allocates with mimalloc (ADR 0002: glibc's arena locks cost a futex call per
 /// request), built not to ask for transparent huge pages (`no_thp`): with them, mimalloc's
 /// first allocations make whole 2 MiB pages resident and the idle server holds about 11 MiB
@@ -142,47 +132,28 @@ fn rss_anon_kib(pid: u32) -> u64 {
 /// `always`), the memory bound is not checked.
 #[tokio::test]
 async fn the_binary_allocates_with_mimalloc_in_small_pages() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_resource-server"))
+    let log = std::env::temp_dir().join(format!(
+        "resource-server-alloc-{}.log",
+        mcp_auth_core::secret::random_urlsafe(8)
+    ));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_resource-server"));
+    command
         .env("RESOURCE_SERVER_HTTP__PORT", "0")
         .env("RUST_LOG", "warn")
-        .env("MIMALLOC_VERBOSE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let guard = KillOnDrop(child.id());
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let base = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+        .env("MIMALLOC_VERBOSE", "1");
+    let mut server = demo::process::Server::start("resource-server", command, &log).unwrap();
     let http = reqwest::Client::new();
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        server.listening
+    );
     for _ in 0..20 {
-        let metadata = http
-            .get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(metadata.status(), 200);
+        assert_eq!(http.get(&metadata).send().await.unwrap().status(), 200);
     }
-    let anon = rss_anon_kib(child.id());
-    drop(guard); // SIGKILL
-    let _ = child.wait();
-    let stderr = stderr_reader.join().unwrap();
+    let anon = demo::process::rss_anon_kib(server.pid().unwrap()).unwrap();
+    server.stop();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
     assert!(stderr.contains("mimalloc: process init"), "{stderr}");
     let thp =
         std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();

@@ -1,16 +1,8 @@
 //! Memory the auth server must give back.
 
-use crate::helpers::World;
+use demo::process::rss_anon_kib;
 
-/// Anonymous resident memory of a process, in KiB (`RssAnon` in `/proc/PID/status`).
-fn rss_anon_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("RssAnon:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RssAnon in /proc/{pid}/status"))
-}
+use crate::helpers::World;
 
 /// Every argon2 check (the seed users' configured passwords at start-up, every sign-in)
 /// takes 19 MiB. Without the auth server's allocator setting (main.rs), glibc serves the
@@ -21,7 +13,7 @@ pub(crate) fn assert_password_hashing_memory_given_back(world: &World) {
         return;
     }
     let pid = world.auth.as_ref().and_then(|s| s.pid()).unwrap();
-    let anon = rss_anon_kib(pid);
+    let anon = rss_anon_kib(pid).unwrap();
     assert!(
         anon < 12 * 1024,
         "auth-server keeps {anon} KiB of anonymous memory after its password checks"
